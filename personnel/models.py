@@ -1,0 +1,68 @@
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Now
+
+
+class PersonQuerySet(models.QuerySet):
+    def logged_in(self):
+        return self.filter(is_logged_in=True)
+
+    def free(self):
+        """Signed in, without a task, longest idle first (index `qc_personnel_free`)."""
+        return self.filter(is_logged_in=True, is_busy=False).order_by("idle_since", "id")
+
+    def stale(self, *, timeout: int):
+        """Signed in, but silent for longer than `timeout` seconds by the database's clock."""
+        return self.filter(
+            is_logged_in=True, last_heartbeat__lt=Now() - _seconds(timeout)
+        ).order_by("last_heartbeat", "id")
+
+    def live(self, *, timeout: int):
+        """Signed in, with a heartbeat younger than `timeout` seconds by the database's clock."""
+        return self.filter(is_logged_in=True, last_heartbeat__gte=Now() - _seconds(timeout))
+
+
+def _seconds(n: int):
+    from datetime import timedelta
+
+    return models.Value(timedelta(seconds=n), output_field=models.DurationField())
+
+
+class Person(models.Model):
+    """A member of the QC staff, with the state the assigner works from.
+
+    `is_logged_in`, `is_busy` and the timestamps change only through `personnel.services`
+    and `tasks.services`; `is_busy` is true exactly when the person has a task in progress.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="person"
+    )
+    name = models.CharField(max_length=255)
+    is_logged_in = models.BooleanField(default=False)
+    is_busy = models.BooleanField(default=False)
+    # Tracks the last time the person's client sent a signal (the database's clock).
+    last_heartbeat = models.DateTimeField(null=True, blank=True)
+    # When the current work session started; null when signed out.
+    logged_in_at = models.DateTimeField(null=True, blank=True)
+    # Since when the person has been free; the assigner serves the longest idle first.
+    idle_since = models.DateTimeField(null=True, blank=True)
+
+    objects = PersonQuerySet.as_manager()
+
+    class Meta:
+        db_table = "qc_personnel"
+        verbose_name = "QC person"
+        verbose_name_plural = "QC personnel"
+        ordering = ["name", "id"]
+        indexes = [
+            # The assigner's locking read: free people, longest idle first.
+            models.Index(
+                fields=["is_logged_in", "is_busy", "idle_since", "id"], name="qc_personnel_free"
+            ),
+            # The stale sweep's locking read.
+            models.Index(fields=["is_logged_in", "last_heartbeat"], name="qc_personnel_stale"),
+        ]
+
+    def __str__(self):
+        return self.name
