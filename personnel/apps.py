@@ -2,5 +2,5 @@ from django.apps import AppConfig
 
 
 class PersonnelConfig(AppConfig):
-    default_auto_field = 'django.db.models.BigAutoField'
-    name = 'personnel'
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "personnel"

@@ -1,6 +1,14 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Now
+
+
+def heartbeat_cutoff(timeout: int | None = None):
+    """`NOW() - timeout` on the database's clock: a heartbeat older than this is stale."""
+    seconds = settings.QC_HEARTBEAT_TIMEOUT if timeout is None else timeout
+    return Now() - models.Value(timedelta(seconds=seconds), output_field=models.DurationField())
 
 
 class PersonQuerySet(models.QuerySet):
@@ -11,21 +19,24 @@ class PersonQuerySet(models.QuerySet):
         """Signed in, without a task, longest idle first (index `qc_personnel_free`)."""
         return self.filter(is_logged_in=True, is_busy=False).order_by("idle_since", "id")
 
-    def stale(self, *, timeout: int):
-        """Signed in, but silent for longer than `timeout` seconds by the database's clock."""
+    def stale(self, *, timeout: int | None = None):
+        """Signed in, but silent for longer than `timeout` seconds (index `qc_personnel_stale`)."""
         return self.filter(
-            is_logged_in=True, last_heartbeat__lt=Now() - _seconds(timeout)
+            is_logged_in=True, last_heartbeat__lt=heartbeat_cutoff(timeout)
         ).order_by("last_heartbeat", "id")
 
-    def live(self, *, timeout: int):
-        """Signed in, with a heartbeat younger than `timeout` seconds by the database's clock."""
-        return self.filter(is_logged_in=True, last_heartbeat__gte=Now() - _seconds(timeout))
+    def live(self, *, timeout: int | None = None):
+        """Signed in, with a heartbeat younger than `timeout` seconds."""
+        return self.filter(is_logged_in=True, last_heartbeat__gte=heartbeat_cutoff(timeout))
 
-
-def _seconds(n: int):
-    from datetime import timedelta
-
-    return models.Value(timedelta(seconds=n), output_field=models.DurationField())
+    def with_liveness(self, *, timeout: int | None = None):
+        """Annotate `is_live`: signed in and heard from within the timeout."""
+        return self.annotate(
+            is_live=models.ExpressionWrapper(
+                models.Q(is_logged_in=True, last_heartbeat__gte=heartbeat_cutoff(timeout)),
+                output_field=models.BooleanField(),
+            )
+        )
 
 
 class Person(models.Model):

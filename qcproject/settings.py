@@ -87,8 +87,8 @@ def _database(url: str) -> dict:
         # a frozen peer from holding web requests for the server default of 50 s (pitfall 11).
         options.setdefault(
             "init_command",
-            "SET time_zone = '+00:00', innodb_lock_wait_timeout = %d"
-            % env("QC_DB_LOCK_WAIT_TIMEOUT"),
+            "SET time_zone = '+00:00', "
+            f"innodb_lock_wait_timeout = {env('QC_DB_LOCK_WAIT_TIMEOUT'):d}",
         )
         options.setdefault("charset", "utf8mb4")
         # READ COMMITTED is Django's default on MySQL; say so, it matters (pitfall 2).

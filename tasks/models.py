@@ -27,9 +27,7 @@ class TaskQuerySet(models.QuerySet):
 
 class Task(models.Model):
     description = models.TextField()
-    status = models.CharField(
-        max_length=16, choices=TaskStatus.choices, default=TaskStatus.PENDING
-    )
+    status = models.CharField(max_length=16, choices=TaskStatus.choices, default=TaskStatus.PENDING)
     # The database's clock; a task put back in the queue keeps it, so it keeps its place.
     created_at = models.DateTimeField(db_default=Now())
     assigned_to = models.ForeignKey(

@@ -1,0 +1,163 @@
+"""State changes of QC personnel: accounts and work sessions.
+
+Lock order as in `tasks.services`: the person row, then task rows.
+"""
+
+import logging
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models.functions import Now
+
+from qcproject.db import retry_transaction
+from qcproject.exceptions import Conflict, NotFound
+from tasks.models import AssignmentSource, EndReason, Task
+from tasks.services import _give_next_task, _sign_out
+
+from .models import Person
+
+logger = logging.getLogger(__name__)
+
+
+def person_create(*, name: str, username: str, password: str) -> Person:
+    """Create a login (a non-staff user) and the QC person linked to it.
+
+    Raises ValidationError with field errors for a blank name, a taken username or a
+    password the validators refuse.
+    """
+    User = get_user_model()
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": ["This field may not be blank."]})
+    user = User(username=username)
+    try:
+        user.full_clean(exclude=["password"])
+    except ValidationError as exc:
+        raise ValidationError({"username": exc.message_dict.get("username", exc.messages)}) from exc
+    try:
+        validate_password(password, user=user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from exc
+    user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save()
+            person = Person.objects.create(user=user, name=name)
+    except IntegrityError as exc:  # the same username, created a moment earlier
+        raise ValidationError({"username": ["A user with that username already exists."]}) from exc
+    return person
+
+
+def _lock_person(person_id: int) -> Person:
+    """Lock a person row (first in the lock order), annotated with `is_live`."""
+    person = Person.objects.with_liveness().select_for_update().filter(pk=person_id).first()
+    if person is None:
+        raise NotFound(f"Person {person_id} does not exist.")
+    return person
+
+
+@retry_transaction
+def person_login(*, person_id: int) -> Person:
+    """Start (or resume) the person's work session and give them a task at once if any waits.
+
+    Signing in again while signed in keeps the session and the task. A session that expired
+    but was not yet swept ends first (its task back in the queue) and a new one starts.
+    Locks the person, then a pending task (SKIP LOCKED).
+    """
+    with transaction.atomic():
+        # Serialises with the sweep, logout, complete and the assigner on this person.
+        person = _lock_person(person_id)
+        if person.is_logged_in and not person.is_live:
+            _sign_out([person.pk], reason=EndReason.STALE)
+            person.is_logged_in = person.is_busy = False
+        if person.is_logged_in:
+            Person.objects.filter(pk=person.pk).update(last_heartbeat=Now())
+        else:
+            Person.objects.filter(pk=person.pk).update(
+                is_logged_in=True,
+                is_busy=False,
+                last_heartbeat=Now(),
+                logged_in_at=Now(),
+                idle_since=Now(),
+            )
+        if not person.is_busy:
+            _give_next_task(person.pk, source=AssignmentSource.LOGIN)
+    return person_get(person_id=person_id)
+
+
+@dataclass
+class LogoutResult:
+    person: Person
+    released: list[int]
+
+
+@retry_transaction
+def person_logout(*, person_id: int) -> LogoutResult:
+    """End the person's session; their in-progress task goes back to the queue (LOGOUT).
+
+    Signing out when signed out changes nothing. Locks the person, then their task.
+    """
+    with transaction.atomic():
+        # Serialises with complete: a task is either completed or released, never both.
+        person = _lock_person(person_id)
+        released = _sign_out([person.pk], reason=EndReason.LOGOUT) if person.is_logged_in else []
+    return LogoutResult(person=person_get(person_id=person_id), released=released)
+
+
+class SessionExpired(Conflict):
+    code = "session_expired"
+
+
+def person_heartbeat(*, person_id: int) -> Person:
+    """Keep a live session alive: one UPDATE on the database's clock.
+
+    Raises NotFound for an unknown person and SessionExpired (409) when the session was
+    never started, was ended, or expired; an expired session not yet swept is signed out
+    here and now, so its task is back in the queue when the client hears of it.
+    """
+    alive = Person.objects.live().filter(pk=person_id).update(last_heartbeat=Now())
+    if alive:
+        return person_get(person_id=person_id)
+    released = _heartbeat_refused(person_id)
+    if released is None:
+        raise SessionExpired(
+            "No work session is active. Start work again to get a task.", code="no_session"
+        )
+    raise SessionExpired(
+        "The work session expired; its task went back to the queue. Start work again.",
+    )
+
+
+@retry_transaction
+def _heartbeat_refused(person_id: int) -> list[int] | None:
+    """Sign out an expired session on the spot. None when there was no session at all."""
+    with transaction.atomic():
+        # The sweep may be at this person right now; the lock makes it one or the other.
+        person = _lock_person(person_id)
+        if not person.is_logged_in:
+            return None
+        if person.is_live:  # a concurrent login revived it; still refuse this stale client
+            return []
+        return _sign_out([person.pk], reason=EndReason.STALE)
+
+
+def person_get(*, person_id: int) -> Person:
+    """The person with `current_task` set (their in-progress task or None)."""
+    person = Person.objects.filter(pk=person_id).first()
+    if person is None:
+        raise NotFound(f"Person {person_id} does not exist.")
+    person.current_task = Task.objects.filter(in_progress_person=person.pk).first()
+    return person
+
+
+def person_list_with_tasks(queryset) -> list[Person]:
+    """Evaluate a person queryset, setting `current_task` on each with one more query."""
+    people = list(queryset)
+    tasks = Task.objects.in_progress_for([p.pk for p in people])
+    by_person = {t.assigned_to_id: t for t in tasks}
+    for p in people:
+        p.current_task = by_person.get(p.pk)
+    return people

@@ -1,0 +1,49 @@
+"""Database helpers shared by the services: bounded retry of whole transactions."""
+
+import functools
+import logging
+import random
+import time
+
+from django.db import OperationalError, connection
+
+logger = logging.getLogger(__name__)
+
+# 1205 lock wait timeout, 1213 deadlock: InnoDB rolled the statement or the whole
+# transaction back; running the whole transaction again is the fix (pitfall 6).
+RETRYABLE_MYSQL_ERRORS = frozenset({1205, 1213})
+MAX_ATTEMPTS = 5
+
+
+def is_retryable(exc: OperationalError) -> bool:
+    code = exc.args[0] if exc.args else None
+    if code in RETRYABLE_MYSQL_ERRORS:
+        return True
+    # SQLite, past its busy timeout.
+    return "database is locked" in str(exc)
+
+
+def retry_transaction(func):
+    """Run `func` (which opens its own `atomic()`) again on deadlock or lock wait timeout.
+
+    Up to MAX_ATTEMPTS with jittered exponential backoff. Inside an outer transaction it
+    does not retry: the failed transaction is the outer one, and only its owner can rerun it.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        if connection.in_atomic_block:
+            return func(*args, **kwargs)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                return func(*args, **kwargs)
+            except OperationalError as exc:
+                if attempt == MAX_ATTEMPTS or not is_retryable(exc):
+                    raise
+                delay = random.uniform(0, 0.02 * 2**attempt)
+                logger.info(
+                    "%s: %s, retrying (attempt %s) in %.3fs", func.__name__, exc, attempt, delay
+                )
+                time.sleep(delay)
+
+    return wrapper

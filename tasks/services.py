@@ -1,0 +1,299 @@
+"""The assignment engine: every state change of tasks and assignments.
+
+Lock order, everywhere in the code base (pitfall 5): **person row, then task rows**; the
+assignment rows are written by key after both. Each table is locked by its own query, by
+primary key or through an index, inside one short `atomic()` (pitfall 1), and each public
+service is retried whole on deadlock or lock wait timeout (`retry_transaction`).
+
+Staleness is decided by the database's clock (`Now()` inside the query), never the host's.
+"""
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Case, Value, When
+from django.db.models.functions import Now
+
+from personnel.models import Person, heartbeat_cutoff
+from qcproject.db import retry_transaction
+from qcproject.exceptions import Conflict, DomainError, Forbidden, NotFound
+
+from .models import Assignment, AssignmentSource, EndReason, Task, TaskStatus
+
+logger = logging.getLogger(__name__)
+
+
+# --- building blocks: run inside the caller's transaction, on rows the caller has locked ---
+
+
+def _assign_pairs(pairs: list[tuple[int, int]], *, source: str) -> None:
+    """Give each (person, task) pair's task to its person: three set-based writes.
+
+    The caller holds the locks on every person row, then every task row, of `pairs`.
+    """
+    person_ids = [person_id for person_id, _ in pairs]
+    task_ids = [task_id for _, task_id in pairs]
+    Person.objects.filter(pk__in=person_ids).update(is_busy=True, idle_since=None)
+    Task.objects.filter(pk__in=task_ids).update(
+        status=TaskStatus.IN_PROGRESS,
+        assigned_to_id=Case(*(When(pk=t, then=Value(p)) for p, t in pairs)),
+    )
+    Assignment.objects.bulk_create(
+        [Assignment(task_id=t, person_id=p, source=source) for p, t in pairs]
+    )
+
+
+def _give_next_task(person_id: int, *, source: str) -> Task | None:
+    """Assign the oldest pending task to this person, who must be signed in and free.
+
+    The caller holds the person's row lock. Locks the task with SKIP LOCKED, so a task that
+    another transaction is taking is passed over instead of waited for.
+    """
+    task = Task.objects.pending().select_for_update(skip_locked=True).first()
+    if task is None:
+        return None
+    _assign_pairs([(person_id, task.pk)], source=source)
+    task.status = TaskStatus.IN_PROGRESS
+    task.assigned_to_id = person_id
+    return task
+
+
+def _release_tasks(person_ids: list[int], *, reason: str) -> list[int]:
+    """Put the in-progress tasks of these people back in the queue; close their assignments.
+
+    The caller holds the person row locks. A released task keeps its `created_at`, so it
+    goes back to its place in the queue, not to the end. Returns the released task ids.
+    """
+    # Locks the tasks after their people (lock order), found through the unique
+    # `in_progress_person` index.
+    task_ids = list(
+        Task.objects.in_progress_for(person_ids)
+        .select_for_update()
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    if task_ids:
+        Task.objects.filter(pk__in=task_ids).update(status=TaskStatus.PENDING, assigned_to=None)
+        Assignment.objects.filter(open_task__in=task_ids).update(ended_at=Now(), end_reason=reason)
+    return task_ids
+
+
+def _sign_out(person_ids: list[int], *, reason: str) -> list[int]:
+    """End these people's sessions, releasing their tasks. The caller holds their locks."""
+    released = _release_tasks(person_ids, reason=reason)
+    Person.objects.filter(pk__in=person_ids).update(
+        is_logged_in=False, is_busy=False, logged_in_at=None, idle_since=None
+    )
+    return released
+
+
+# --- task services ---
+
+
+def _validate_descriptions(descriptions: list[str]) -> list[str]:
+    cleaned = [d.strip() for d in descriptions]
+    if not cleaned:
+        raise DomainError("Give at least one task.")
+    if len(cleaned) > settings.QC_MAX_BULK_TASKS:
+        raise DomainError(f"At most {settings.QC_MAX_BULK_TASKS} tasks at once.")
+    if any(not d for d in cleaned):
+        raise DomainError("A task description may not be blank.")
+    return cleaned
+
+
+def task_create(*, descriptions: list[str]) -> list[Task]:
+    """Create tasks, all or none, in one transaction; then offer them to free people.
+
+    Returns the tasks as they are after that offer (some may already be in progress).
+    Raises DomainError for an empty list, a blank description or too many at once.
+    """
+    cleaned = _validate_descriptions(descriptions)
+    with transaction.atomic():
+        if connection.features.can_return_rows_from_bulk_insert:
+            created = Task.objects.bulk_create([Task(description=d) for d in cleaned])
+        else:  # MySQL 8 returns no ids from a multi-row INSERT; one INSERT per task instead.
+            created = [Task.objects.create(description=d) for d in cleaned]
+        ids = [t.pk for t in created]
+        # Nobody waits for the next cycle: free people get the new tasks once they exist
+        # for everyone (after commit). If that fails, the assigner's cycle catches up.
+        transaction.on_commit(
+            lambda: assignment_assign(limit=len(ids), source=AssignmentSource.NEW_TASK),
+            robust=True,
+        )
+    return list(Task.objects.filter(pk__in=ids).order_by("id"))
+
+
+@dataclass
+class CompleteResult:
+    task: Task
+    next_task: Task | None
+    changed: bool = True
+
+
+@retry_transaction
+def task_complete(*, task_id: int, person_id: int | None = None) -> CompleteResult:
+    """Complete a task for the person it is in progress for, and give them the next one.
+
+    `person_id` is the person completing it (a QC person acting for themselves); None means
+    whoever holds it (a supervisor acting for them). Fenced: succeeds only while the task is
+    in progress for that person, checked under the row locks. Locks the person, then the
+    completed task, then (SKIP LOCKED) the next task. Repeating a complete that succeeded
+    changes nothing and returns the same task with the person's current task as next.
+
+    Raises NotFound (no such task), Forbidden (the task was never this person's), Conflict
+    (not in progress for that person: released, reassigned, pending or never started).
+    """
+    with transaction.atomic():
+        # Unlocked peek: which person row to lock first (lock order: person, then task).
+        peek = Task.objects.filter(pk=task_id).values("status", "assigned_to_id").first()
+        if peek is None:
+            raise NotFound(f"Task {task_id} does not exist.")
+        target = person_id if person_id is not None else peek["assigned_to_id"]
+        if target is None:
+            raise Conflict(f"Task {task_id} is not in progress.", code="task_not_in_progress")
+        # Serialises with the sweep, logout and the assigner acting on this person.
+        person = Person.objects.select_for_update().get(pk=target)
+        # Serialises with anything releasing or completing this task.
+        task = Task.objects.select_for_update().get(pk=task_id)
+
+        if task.status == TaskStatus.IN_PROGRESS and task.assigned_to_id == person.pk:
+            Task.objects.filter(pk=task.pk).update(status=TaskStatus.COMPLETED)
+            closed = Assignment.objects.filter(open_task=task.pk, person_id=person.pk).update(
+                completed_at=Now(), ended_at=Now(), end_reason=EndReason.COMPLETED
+            )
+            assert closed == 1, "an in-progress task has exactly one open assignment"
+            # A complete is a sign of life: it refreshes the heartbeat.
+            Person.objects.filter(pk=person.pk).update(
+                is_busy=False, idle_since=Now(), last_heartbeat=Now()
+            )
+            task.status = TaskStatus.COMPLETED
+            next_task = _give_next_task(person.pk, source=AssignmentSource.COMPLETE)
+            return CompleteResult(task=task, next_task=next_task)
+
+        if task.status == TaskStatus.COMPLETED and task.assigned_to_id == person.pk:
+            # The same complete again (a retry after a lost response): answer as before.
+            current = Task.objects.filter(in_progress_person=person.pk).first()
+            return CompleteResult(task=task, next_task=current, changed=False)
+
+        if (
+            person_id is not None
+            and not Assignment.objects.filter(task_id=task.pk, person_id=person.pk).exists()
+        ):
+            raise Forbidden(f"Task {task_id} is not assigned to you.")
+        raise Conflict(
+            f"Task {task_id} is no longer in progress for {person.name}; it was released "
+            "or has been given to someone else.",
+            code="task_not_in_progress",
+        )
+
+
+# --- the assigner ---
+
+
+@retry_transaction
+def assignment_sweep_stale(*, timeout: int | None = None, limit: int | None = None):
+    """Sign out up to `limit` people whose heartbeat is older than `timeout` seconds.
+
+    Their in-progress tasks go back to the queue; the assignments close with STALE.
+    Returns (person ids signed out, task ids released).
+    """
+    limit = limit or settings.QC_ASSIGN_BATCH_SIZE
+    with transaction.atomic():
+        # The locking read is the re-check under the lock: InnoDB evaluates the predicate on
+        # the latest committed row once it holds the lock, so a heartbeat that committed
+        # first saves the person; one still in flight holds the row and it is skipped.
+        person_ids = list(
+            Person.objects.stale(timeout=timeout)
+            .select_for_update(skip_locked=True)
+            .values_list("id", flat=True)[:limit]
+        )
+        if not person_ids:
+            return [], []
+        released = _sign_out(person_ids, reason=EndReason.STALE)
+    return person_ids, released
+
+
+@retry_transaction
+def assignment_assign_batch(
+    *, limit: int | None = None, source: str = AssignmentSource.ASSIGNER
+) -> list[tuple[int, int]]:
+    """Pair up to `limit` free, live people with the oldest pending tasks, in one transaction.
+
+    Longest idle person gets the oldest task. Both locking reads SKIP LOCKED, so several
+    assigners (and completes, sign-ins) take disjoint rows and never wait on each other.
+    Returns the (person id, task id) pairs assigned.
+    """
+    limit = limit or settings.QC_ASSIGN_BATCH_SIZE
+    with transaction.atomic():
+        # Person rows first: prevents two assigners from giving one person two tasks.
+        person_ids = list(
+            Person.objects.free()
+            .filter(last_heartbeat__gte=heartbeat_cutoff())
+            .select_for_update(skip_locked=True)
+            .values_list("id", flat=True)[:limit]
+        )
+        if not person_ids:
+            return []
+        # Then task rows: prevents two assigners from giving one task to two people.
+        task_ids = list(
+            Task.objects.pending()
+            .select_for_update(skip_locked=True)
+            .values_list("id", flat=True)[: len(person_ids)]
+        )
+        pairs = list(zip(person_ids, task_ids, strict=False))  # fewer tasks than people
+        if pairs:
+            _assign_pairs(pairs, source=source)
+    return pairs
+
+
+def assignment_assign(
+    *,
+    limit: int | None = None,
+    source: str = AssignmentSource.ASSIGNER,
+    stop: threading.Event | None = None,
+) -> int:
+    """Assign as many pairs as there are, batch after batch; stop between transactions."""
+    batch = settings.QC_ASSIGN_BATCH_SIZE
+    remaining = limit
+    assigned = 0
+    while remaining is None or remaining > 0:
+        size = batch if remaining is None else min(batch, remaining)
+        pairs = assignment_assign_batch(limit=size, source=source)
+        assigned += len(pairs)
+        if remaining is not None:
+            remaining -= len(pairs)
+        if len(pairs) < size or (stop is not None and stop.is_set()):
+            break
+    return assigned
+
+
+@dataclass
+class CycleResult:
+    signed_out: list[int] = field(default_factory=list)
+    released: list[int] = field(default_factory=list)
+    assigned: int = 0
+
+    def __bool__(self):
+        return bool(self.signed_out or self.released or self.assigned)
+
+
+def assignment_cycle(*, stop: threading.Event | None = None) -> CycleResult:
+    """One assigner cycle: sign out stale sessions, then assign all that can be assigned.
+
+    Each step runs in short transactions of at most QC_ASSIGN_BATCH_SIZE rows; `stop` is
+    checked between them, never inside one.
+    """
+    result = CycleResult()
+    batch = settings.QC_ASSIGN_BATCH_SIZE
+    while not (stop is not None and stop.is_set()):
+        signed_out, released = assignment_sweep_stale(limit=batch)
+        result.signed_out += signed_out
+        result.released += released
+        if len(signed_out) < batch:
+            break
+    if not (stop is not None and stop.is_set()):
+        result.assigned = assignment_assign(stop=stop)
+    return result
