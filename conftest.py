@@ -1,0 +1,54 @@
+"""Shared fixtures. The suite runs against MariaDB/MySQL (`make test` sets DATABASE_URL):
+SQLite ignores FOR UPDATE and would pass the concurrency tests without testing anything.
+"""
+
+import os
+
+import pytest
+from django.conf import settings
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+
+def pytest_configure(config):
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if engine != "django.db.backends.mysql" and not os.environ.get("QC_ALLOW_SQLITE_TESTS"):
+        pytest.exit(
+            f"The suite needs MariaDB/MySQL (DATABASE_URL=mysql://...), not {engine}. "
+            "Run `make test`, or set QC_ALLOW_SQLITE_TESTS=1 for a partial run.",
+            returncode=2,
+        )
+
+
+@pytest.fixture
+def make_person(db):
+    from personnel.services import person_create
+
+    counter = iter(range(1, 1_000_000))
+
+    def make(name=None, *, username=None, password="correct-horse-battery"):
+        n = next(counter)
+        return person_create(
+            name=name or f"Person {n}", username=username or f"person{n}", password=password
+        )
+
+    return make
+
+
+@pytest.fixture
+def supervisor(db, django_user_model):
+    return django_user_model.objects.create_user(
+        username="boss", password="correct-horse-battery", is_staff=True
+    )
+
+
+@pytest.fixture
+def api():
+    """An API client; `api.force_authenticate(user)` to act as someone."""
+    return APIClient()
+
+
+@pytest.fixture
+def short_timeout():
+    with override_settings(QC_HEARTBEAT_TIMEOUT=1):
+        yield 1
