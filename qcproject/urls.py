@@ -1,23 +1,24 @@
-"""
-URL configuration for qcproject project.
-
-The `urlpatterns` list routes URLs to views. For more information please see:
-    https://docs.djangoproject.com/en/5.2/topics/http/urls/
-Examples:
-Function views
-    1. Add an import:  from my_app import views
-    2. Add a URL to urlpatterns:  path('', views.home, name='home')
-Class-based views
-    1. Add an import:  from other_app.views import Home
-    2. Add a URL to urlpatterns:  path('', Home.as_view(), name='home')
-Including another URLconf
-    1. Import the include() function: from django.urls import include, path
-    2. Add a URL to urlpatterns:  path('blog/', include('blog.urls'))
-"""
-
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+
+from personnel.api import PersonnelViewSet
+from qcproject.api import OptionalSlashRouter
+from tasks.api import TasksViewSet
+
+from .views import healthz
+
+router = OptionalSlashRouter()
+router.register("personnel", PersonnelViewSet, basename="personnel")
+router.register("tasks", TasksViewSet, basename="tasks")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    re_path(r"^auth/token/?$", obtain_auth_token, name="auth-token"),
+    re_path(r"^healthz/?$", healthz, name="healthz"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api-auth/", include("rest_framework.urls")),
+    path("", include(router.urls)),
 ]

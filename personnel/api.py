@@ -1,0 +1,113 @@
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.response import Response
+
+from qcproject.api import IsSupervisor, IsSupervisorOrQCPerson, acting_person_id
+
+from . import services
+from .models import Person
+from .serializers import PersonCreateSerializer, PersonLoginSerializer, PersonSerializer
+
+_ERRORS = {
+    401: OpenApiResponse(description="Not authenticated"),
+    403: OpenApiResponse(description="Acting for someone else"),
+    404: OpenApiResponse(description="No such person"),
+}
+
+
+def check_acts_for(request, person_id: int) -> None:
+    """A supervisor acts for anyone; a QC person only for themselves (404, then 403)."""
+    if request.user.is_staff:
+        if not Person.objects.filter(pk=person_id).exists():
+            raise NotFound(f"Person {person_id} does not exist.")
+        return
+    if acting_person_id(request.user) == person_id:
+        return
+    if not Person.objects.filter(pk=person_id).exists():
+        raise NotFound(f"Person {person_id} does not exist.")
+    raise PermissionDenied("You may only act for yourself.")
+
+
+class PersonnelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """QC personnel and their work sessions."""
+
+    serializer_class = PersonSerializer
+    permission_classes = [IsSupervisorOrQCPerson]
+    queryset = Person.objects.all()
+    lookup_value_regex = r"\d+"
+
+    def get_permissions(self):
+        if self.action in ("create", "list", "status"):
+            return [IsSupervisor()]
+        return super().get_permissions()
+
+    def list(self, request):
+        """All QC personnel (supervisor), paginated, by name."""
+        page = self.paginate_queryset(Person.objects.order_by("name", "id"))
+        people = services.person_list_with_tasks(page)
+        return self.get_paginated_response(PersonSerializer(people, many=True).data)
+
+    @extend_schema(request=PersonCreateSerializer, responses={201: PersonSerializer, 400: None})
+    def create(self, request):
+        """Create a login and a QC person (supervisor)."""
+        data = _validated(PersonCreateSerializer, request.data)
+        person = services.person_create(**data)
+        person.current_task = None
+        return Response(PersonSerializer(person).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: PersonSerializer, **_ERRORS})
+    def retrieve(self, request, pk: str):
+        """One person with their current task (self or supervisor)."""
+        check_acts_for(request, int(pk))
+        return Response(PersonSerializer(services.person_get(person_id=int(pk))).data)
+
+    @extend_schema(
+        request=PersonLoginSerializer,
+        responses={200: PersonSerializer, 400: None, **_ERRORS},
+    )
+    @action(detail=False, methods=["post"])
+    def login(self, request):
+        """Start work: begins the session and assigns a pending task at once."""
+        data = _validated(PersonLoginSerializer, request.data)
+        person_id = data.get("person_id") or acting_person_id(request.user)
+        if person_id is None:
+            raise ValidationError({"person_id": ["This field is required."]})
+        check_acts_for(request, person_id)
+        return Response(PersonSerializer(services.person_login(person_id=person_id)).data)
+
+    @extend_schema(request=None, responses={200: PersonSerializer, **_ERRORS})
+    @action(detail=True, methods=["post"])
+    def logout(self, request, pk: str):
+        """Stop work: ends the session; the task in progress goes back to the queue."""
+        check_acts_for(request, int(pk))
+        result = services.person_logout(person_id=int(pk))
+        return Response(PersonSerializer(result.person).data)
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: PersonSerializer,
+            409: OpenApiResponse(description="The session expired or was never started"),
+            **_ERRORS,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def heartbeat(self, request, pk: str):
+        """Keep the session alive; answers with the current task."""
+        check_acts_for(request, int(pk))
+        return Response(PersonSerializer(services.person_heartbeat(person_id=int(pk))).data)
+
+    @extend_schema(responses={200: PersonSerializer(many=True)})
+    @action(detail=False, methods=["get"])
+    def status(self, request):
+        """Signed-in personnel with their current tasks (supervisor)."""
+        people = services.person_list_with_tasks(Person.objects.logged_in().order_by("name", "id"))
+        return Response(PersonSerializer(people, many=True).data)
+
+
+def _validated(serializer_class, data, **kwargs):
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data

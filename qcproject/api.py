@@ -1,0 +1,104 @@
+"""What the REST API shares: error mapping, pagination, permissions, routing."""
+
+import logging
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
+from rest_framework import permissions, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.routers import SimpleRouter
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from qcproject.exceptions import DomainError
+
+logger = logging.getLogger(__name__)
+
+
+def exception_handler(exc, context):
+    """Map domain and database errors to clear 4xx/503 answers; DRF handles the rest."""
+    if isinstance(exc, DomainError):
+        return Response({"detail": exc.message, "code": exc.code}, status=exc.status_code)
+    if isinstance(exc, DjangoValidationError):
+        data = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        return Response(data, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, IntegrityError):
+        # The database refused a write that raced another one; nothing was written.
+        logger.warning("integrity error in %s: %s", context.get("view"), exc)
+        return Response(
+            {
+                "detail": "A concurrent change conflicted with this request; retry.",
+                "code": "conflict",
+            },
+            status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, OperationalError | InterfaceError):
+        logger.warning("database unavailable: %s", exc)
+        return Response(
+            {"detail": "The database is unavailable; retry shortly.", "code": "unavailable"},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
+    if isinstance(exc, DatabaseError):
+        logger.exception("database error")
+        return Response(
+            {"detail": "The request could not be stored.", "code": "database_error"},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(response.data, dict) and "detail" in response.data:
+        code = getattr(response.data["detail"], "code", None)
+        if code:
+            response.data["code"] = code
+    return response
+
+
+class QueuePagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class IsSupervisor(permissions.BasePermission):
+    """Supervisors are staff users."""
+
+    message = "Only a supervisor may do this."
+
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+
+
+class IsSupervisorOrQCPerson(permissions.BasePermission):
+    """A supervisor, or a user linked to a QC person."""
+
+    message = "Only QC personnel and supervisors may do this."
+
+    def has_permission(self, request, view):
+        user = request.user
+        if not (user and user.is_authenticated):
+            return False
+        return user.is_staff or acting_person_id(user) is not None
+
+
+def acting_person_id(user) -> int | None:
+    """The id of the QC person this user is, or None."""
+    person = getattr(user, "person", None) if user.is_authenticated else None
+    return person.pk if person is not None else None
+
+
+class OptionalSlashRouter(SimpleRouter):
+    """The seed's paths (`/tasks/queue`) and Django's (`/tasks/queue/`) both work."""
+
+    def __init__(self):
+        super().__init__()
+        self.trailing_slash = "/?"
+
+
+def schema_without_optional_slash(endpoints, **kwargs):
+    """drf-spectacular hook: document each path once, in the seed's form (no slash)."""
+    cleaned = []
+    for path, path_regex, method, callback in endpoints:
+        if path_regex.endswith("/?$"):
+            path = path.rstrip("/")
+        cleaned.append((path, path_regex, method, callback))
+    return cleaned

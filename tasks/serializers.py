@@ -1,0 +1,26 @@
+from rest_framework import serializers
+
+from .models import Task
+
+MAX_DESCRIPTION_LENGTH = 10_000
+
+
+class TaskSerializer(serializers.ModelSerializer):
+    assigned_to_id = serializers.IntegerField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Task
+        fields = ["id", "description", "status", "created_at", "assigned_to_id"]
+        read_only_fields = fields
+
+
+class TaskCreateSerializer(serializers.Serializer):
+    description = serializers.CharField(max_length=MAX_DESCRIPTION_LENGTH, trim_whitespace=True)
+
+
+class TaskCompleteSerializer(TaskSerializer):
+    next_task = TaskSerializer(allow_null=True, read_only=True)
+
+    class Meta(TaskSerializer.Meta):
+        fields = [*TaskSerializer.Meta.fields, "next_task"]
+        read_only_fields = fields
