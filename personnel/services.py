@@ -22,30 +22,37 @@ from .models import Person
 logger = logging.getLogger(__name__)
 
 
-def person_create(*, name: str, username: str, password: str) -> Person:
-    """Create a login (a non-staff user) and the QC person linked to it.
-
-    Raises ValidationError with field errors for a blank name, a taken username or a
-    password the validators refuse.
-    """
-    User = get_user_model()
-    name = name.strip()
-    if not name:
-        raise ValidationError({"name": ["This field may not be blank."]})
-    user = User(username=username)
+def person_validate_new(*, name: str, username: str, password: str) -> None:
+    """Raise ValidationError, keyed by field, unless these make a valid new QC person."""
+    errors: dict[str, list[str]] = {}
+    if not name.strip():
+        errors["name"] = ["This field may not be blank."]
+    user = get_user_model()(username=username)
     try:
         user.full_clean(exclude=["password"])
     except ValidationError as exc:
-        raise ValidationError({"username": exc.message_dict.get("username", exc.messages)}) from exc
+        errors["username"] = exc.message_dict.get("username", exc.messages)
     try:
         validate_password(password, user=user)
     except ValidationError as exc:
-        raise ValidationError({"password": exc.messages}) from exc
+        errors["password"] = exc.messages
+    if errors:
+        raise ValidationError(errors)
+
+
+def person_create(*, name: str, username: str, password: str) -> Person:
+    """Create a login (a non-staff user) and the QC person linked to it, together.
+
+    Raises ValidationError with field errors for a blank name, a taken or invalid username
+    or a password the validators refuse.
+    """
+    person_validate_new(name=name, username=username, password=password)
+    user = get_user_model()(username=username)
     user.set_password(password)
     try:
         with transaction.atomic():
             user.save()
-            person = Person.objects.create(user=user, name=name)
+            person = Person.objects.create(user=user, name=name.strip())
     except IntegrityError as exc:  # the same username, created a moment earlier
         raise ValidationError({"username": ["A user with that username already exists."]}) from exc
     return person
