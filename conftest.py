@@ -20,6 +20,12 @@ def pytest_configure(config):
         )
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    """PBKDF2 at production strength costs ~0.3 s a password; tests need none of it."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def make_person(db):
     from personnel.services import person_create
