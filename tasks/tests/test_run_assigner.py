@@ -1,0 +1,148 @@
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.db import OperationalError, connection
+from django.db.models.functions import Now
+
+from personnel.models import Person
+from tasks.management.commands.run_assigner import Command
+from tasks.models import Assignment, Task, TaskStatus
+from tasks.services import CycleResult
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def make_free_people(n: int) -> list[int]:
+    User = get_user_model()
+    users = User.objects.bulk_create([User(username=f"free{i}") for i in range(n)])
+    if not users[0].pk:  # no RETURNING on this backend
+        users = list(User.objects.filter(username__startswith="free").order_by("id"))
+    Person.objects.bulk_create([Person(user=u, name=u.username) for u in users])
+    Person.objects.update(is_logged_in=True, last_heartbeat=Now(), idle_since=Now())
+    return list(Person.objects.values_list("id", flat=True))
+
+
+@pytest.mark.django_db
+def test_once_assigns_500_of_1000_tasks_to_500_free_people():
+    make_free_people(500)
+    Task.objects.bulk_create([Task(description=f"t{i}") for i in range(1000)])
+    call_command("run_assigner", "--once")
+    assert Task.objects.filter(status=TaskStatus.IN_PROGRESS).count() == 500
+    assert Person.objects.filter(is_busy=True).count() == 500
+    assert Assignment.objects.open().count() == 500
+    # The oldest 500 went out.
+    oldest = list(Task.objects.order_by("created_at", "id").values_list("id", flat=True)[:500])
+    assert set(
+        Task.objects.filter(status=TaskStatus.IN_PROGRESS).values_list("id", flat=True)
+    ) == set(oldest)
+
+
+@pytest.mark.django_db
+def test_once_logs_what_it_did(caplog):
+    make_free_people(2)
+    Task.objects.bulk_create([Task(description="a")])
+    with caplog.at_level("INFO", logger="tasks.assigner"):
+        call_command("run_assigner", "--once")
+    assert "assigned 1, released 0" in caplog.text
+
+
+@pytest.mark.django_db
+def test_idle_cycle_logs_nothing(caplog):
+    with caplog.at_level("INFO", logger="tasks.assigner"):
+        call_command("run_assigner", "--once")
+    assert caplog.text == ""
+
+
+def test_interval_must_be_positive():
+    with pytest.raises(CommandError):
+        call_command("run_assigner", "--once", "--interval", "0")
+
+
+def test_loop_survives_a_database_outage_and_resumes(monkeypatch, caplog):
+    calls = []
+    stop = threading.Event()
+
+    def flaky_cycle(*, stop):
+        calls.append(time.monotonic())
+        if len(calls) <= 2:
+            raise OperationalError(2013, "Lost connection to MySQL server during query")
+        if len(calls) >= 4:
+            stop.set()
+        return CycleResult(assigned=1)
+
+    monkeypatch.setattr("tasks.management.commands.run_assigner.assignment_cycle", flaky_cycle)
+    monkeypatch.setattr("tasks.management.commands.run_assigner.MAX_BACKOFF", 0.05)
+    monkeypatch.setattr("tasks.management.commands.run_assigner._drop_connection", lambda: None)
+    with caplog.at_level("INFO", logger="tasks.assigner"):
+        Command()._loop(stop, interval=0.01)
+    assert len(calls) == 4
+    assert caplog.text.count("database unavailable") == 2
+    assert "database reachable again" in caplog.text
+    assert "assigned 1" in caplog.text
+
+
+def test_loop_stops_promptly_when_asked(monkeypatch):
+    stop = threading.Event()
+    monkeypatch.setattr(
+        "tasks.management.commands.run_assigner.assignment_cycle", lambda *, stop: CycleResult()
+    )
+    thread = threading.Thread(target=Command()._loop, args=(stop, 3600.0))
+    thread.start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    stop.set()
+    thread.join(5)
+    assert not thread.is_alive()
+    assert time.monotonic() - started < 1
+
+
+def _subprocess_env() -> dict:
+    db = settings.DATABASES["default"]
+    env = dict(os.environ)
+    env["DATABASE_URL"] = (
+        f"mysql://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 3306}/"
+        f"{db['NAME']}"
+    )
+    env["DEBUG"] = "1"
+    return env
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_real_process_assigns_then_stops_promptly_on_signal(sig):
+    assert connection.vendor == "mysql"
+    make_free_people(3)
+    Task.objects.bulk_create([Task(description=f"t{i}") for i in range(3)])
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "run_assigner", "--interval", "0.2"],
+        cwd=ROOT,
+        env=_subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if Task.objects.filter(status=TaskStatus.IN_PROGRESS).count() == 3:
+                break
+            time.sleep(0.1)
+        assert Task.objects.filter(status=TaskStatus.IN_PROGRESS).count() == 3
+        proc.send_signal(sig)
+        started = time.monotonic()
+        out, _ = proc.communicate(timeout=10)
+        assert time.monotonic() - started < 5
+        assert proc.returncode == 0, out
+        assert "assigner stopped" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
