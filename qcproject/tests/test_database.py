@@ -1,0 +1,114 @@
+"""The database does what the engine relies on: UTC clock, READ COMMITTED, index access."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models.functions import Now
+from django.test.utils import CaptureQueriesContext
+
+from personnel.models import Person
+from personnel.services import person_list_with_tasks
+from qcproject.settings import _database
+from tasks.models import Task, TaskStatus
+from tasks.services import assignment_cycle
+
+pytestmark = pytest.mark.django_db
+
+
+def test_suite_runs_on_mysql():
+    # SQLite ignores FOR UPDATE; a green run there would prove nothing about concurrency.
+    assert connection.vendor == "mysql"
+
+
+def test_session_time_zone_is_utc_and_isolation_read_committed():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT @@session.time_zone, @@session.tx_isolation")
+        tz, isolation = cursor.fetchone()
+    assert tz == "+00:00"
+    assert isolation == "READ-COMMITTED"
+
+
+def test_web_requests_wait_briefly_for_row_locks(settings):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT @@session.innodb_lock_wait_timeout")
+        (seconds,) = cursor.fetchone()
+    assert seconds <= 10
+
+
+def test_sqlite_quick_start_is_configured_for_concurrent_writers():
+    db = _database("sqlite:////tmp/x.sqlite3")
+    assert db["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+    assert "journal_mode=WAL" in db["OPTIONS"]["init_command"]
+    assert "busy_timeout" in db["OPTIONS"]["init_command"]
+    assert db["CONN_HEALTH_CHECKS"] is True
+
+
+def _explain(sql: str) -> list[dict]:
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + sql)
+        columns = [c[0].lower() for c in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+@pytest.fixture
+def history(transactional_db):
+    """A table with a long history (5,000 completed tasks) and a few live rows.
+
+    Transactional: ANALYZE TABLE commits implicitly, so the data must be flushed afterwards.
+    """
+    User = get_user_model()
+    users = User.objects.bulk_create([User(username=f"h{i}") for i in range(50)])
+    people = Person.objects.bulk_create([Person(user=u, name=u.username) for u in users])
+    Task.objects.bulk_create(
+        [
+            Task(description="done", status=TaskStatus.COMPLETED, assigned_to=people[i % 50])
+            for i in range(5000)
+        ]
+    )
+    Person.objects.filter(pk__in=[p.pk for p in people[:5]]).update(
+        is_logged_in=True, last_heartbeat=Now(), idle_since=Now()
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE TABLE qc_tasks, qc_personnel, qc_assignments")
+        cursor.fetchall()
+    return people
+
+
+def _selects(queries) -> list[str]:
+    return [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith("SELECT")]
+
+
+def _assert_index_access(sql: str, *, allow_filesort: bool = False):
+    for row in _explain(sql):
+        assert row["type"] != "ALL", f"full scan: {row}\n{sql}"
+        if not allow_filesort:
+            assert "filesort" not in (row["extra"] or ""), f"filesort: {row}\n{sql}"
+
+
+def test_idle_cycle_touches_no_history(history):
+    with CaptureQueriesContext(connection) as queries:
+        assignment_cycle()  # five free people, nothing pending
+    for sql in _selects(queries):
+        _assert_index_access(sql)
+
+
+def test_assigning_cycle_reads_queue_through_its_index(history):
+    Task.objects.bulk_create([Task(description=f"p{i}") for i in range(3)])
+    with CaptureQueriesContext(connection) as queries:
+        result = assignment_cycle()
+    assert result.assigned == 3
+    selects = _selects(queries)
+    assert any("qc_tasks" in sql for sql in selects)
+    for sql in selects:
+        _assert_index_access(sql)
+
+
+def test_queue_page_and_status_use_indexes(history):
+    Task.objects.bulk_create([Task(description=f"p{i}") for i in range(3)])
+    with CaptureQueriesContext(connection) as queries:
+        list(Task.objects.open()[:50])
+        Task.objects.open().count()
+        person_list_with_tasks(Person.objects.logged_in())
+    for sql in _selects(queries):
+        # Two statuses merge in a small sort of the open tasks only, never of the history.
+        _assert_index_access(sql, allow_filesort=True)
