@@ -94,7 +94,8 @@ class PersonAdmin(SupervisorAccessMixin, admin.ModelAdmin):
     def current_task(self, obj):
         if obj.current_task_id is None:
             return "—"
-        return f"#{obj.current_task_id} {obj.current_task_description[:60]}"
+        text = obj.current_task_description
+        return f"#{obj.current_task_id} {text if len(text) <= 40 else text[:39] + '…'}"
 
     def save_model(self, request, obj, form, change):
         if change:
