@@ -4,6 +4,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,26 @@ def test_real_process_assigns_then_stops_promptly_on_signal(sig):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.django_db
+def test_stale_session_released_in_one_cycle_then_late_complete_is_409(api, make_person, settings):
+    from personnel.services import person_login
+    from tasks.services import task_create
+
+    settings.QC_HEARTBEAT_TIMEOUT = 1
+    person = make_person()
+    first, second = task_create(descriptions=["first", "second"])
+    person_login(person_id=person.pk)
+    Person.objects.filter(pk=person.pk).update(last_heartbeat=Now() - timedelta(seconds=2))
+
+    call_command("run_assigner", "--once")
+
+    first.refresh_from_db()
+    assert first.status == TaskStatus.PENDING and first.assigned_to_id is None
+    assert first.assignments.get().end_reason == "STALE"
+    assert not Person.objects.get(pk=person.pk).is_logged_in
+    api.force_authenticate(person.user)
+    r = api.post(f"/tasks/{first.pk}/complete")
+    assert r.status_code == 409
+    assert Task.objects.get(pk=first.pk).status == TaskStatus.PENDING
