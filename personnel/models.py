@@ -58,6 +58,9 @@ class Person(models.Model):
     logged_in_at = models.DateTimeField(null=True, blank=True)
     # Since when the person has been free; the assigner serves the longest idle first.
     idle_since = models.DateTimeField(null=True, blank=True)
+    # How the last session ended (an `EndReason` value: LOGOUT, STALE, …); blank while
+    # signed in or never signed in. Tells a late client "expired" from "never started".
+    signed_out_reason = models.CharField(max_length=16, blank=True)
 
     objects = PersonQuerySet.as_manager()
 

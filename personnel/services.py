@@ -25,8 +25,11 @@ logger = logging.getLogger(__name__)
 def person_validate_new(*, name: str, username: str, password: str) -> None:
     """Raise ValidationError, keyed by field, unless these make a valid new QC person."""
     errors: dict[str, list[str]] = {}
+    name_max = Person._meta.get_field("name").max_length
     if not name.strip():
         errors["name"] = ["This field may not be blank."]
+    elif len(name.strip()) > name_max:
+        errors["name"] = [f"Ensure this field has no more than {name_max} characters."]
     user = get_user_model()(username=username)
     try:
         user.full_clean(exclude=["password"])
@@ -89,6 +92,7 @@ def person_login(*, person_id: int) -> Person:
                 last_heartbeat=Now(),
                 logged_in_at=Now(),
                 idle_since=Now(),
+                signed_out_reason="",
             )
         if not person.is_busy:
             _give_next_task(person.pk, source=AssignmentSource.LOGIN)
@@ -128,27 +132,28 @@ def person_heartbeat(*, person_id: int) -> Person:
     alive = Person.objects.live().filter(pk=person_id).update(last_heartbeat=Now())
     if alive:
         return person_get(person_id=person_id)
-    released = _heartbeat_refused(person_id)
-    if released is None:
+    if _heartbeat_refused(person_id) == EndReason.STALE:
         raise SessionExpired(
-            "No work session is active. Start work again to get a task.", code="no_session"
+            "The work session expired; its task went back to the queue. Start work again."
         )
     raise SessionExpired(
-        "The work session expired; its task went back to the queue. Start work again.",
+        "No work session is active. Start work again to get a task.", code="no_session"
     )
 
 
 @retry_transaction
-def _heartbeat_refused(person_id: int) -> list[int] | None:
-    """Sign out an expired session on the spot. None when there was no session at all."""
+def _heartbeat_refused(person_id: int) -> str:
+    """Sign out an expired session on the spot; return how the session ended ("" if never)."""
     with transaction.atomic():
         # The sweep may be at this person right now; the lock makes it one or the other.
         person = _lock_person(person_id)
-        if not person.is_logged_in:
-            return None
-        if person.is_live:  # a concurrent login revived it; still refuse this stale client
-            return []
-        return _sign_out([person.pk], reason=EndReason.STALE)
+        if person.is_logged_in and not person.is_live:
+            _sign_out([person.pk], reason=EndReason.STALE)
+            return EndReason.STALE
+        if person.is_logged_in:
+            # Revived by a sign-in that raced this heartbeat; this client's session is over.
+            return EndReason.STALE
+        return person.signed_out_reason
 
 
 def person_get(*, person_id: int) -> Person:

@@ -85,7 +85,11 @@ def _sign_out(person_ids: list[int], *, reason: str) -> list[int]:
     """End these people's sessions, releasing their tasks. The caller holds their locks."""
     released = _release_tasks(person_ids, reason=reason)
     Person.objects.filter(pk__in=person_ids).update(
-        is_logged_in=False, is_busy=False, logged_in_at=None, idle_since=None
+        is_logged_in=False,
+        is_busy=False,
+        logged_in_at=None,
+        idle_since=None,
+        signed_out_reason=reason,
     )
     return released
 
@@ -155,7 +159,9 @@ def task_complete(*, task_id: int, person_id: int | None = None) -> CompleteResu
         if target is None:
             raise Conflict(f"Task {task_id} is not in progress.", code="task_not_in_progress")
         # Serialises with the sweep, logout and the assigner acting on this person.
-        person = Person.objects.select_for_update().get(pk=target)
+        person = Person.objects.with_liveness().select_for_update().filter(pk=target).first()
+        if person is None:
+            raise NotFound(f"Person {target} does not exist.")
         # Serialises with anything releasing or completing this task.
         task = Task.objects.select_for_update().get(pk=task_id)
 
@@ -165,12 +171,18 @@ def task_complete(*, task_id: int, person_id: int | None = None) -> CompleteResu
                 completed_at=Now(), ended_at=Now(), end_reason=EndReason.COMPLETED
             )
             assert closed == 1, "an in-progress task has exactly one open assignment"
-            # A complete is a sign of life: it refreshes the heartbeat.
-            Person.objects.filter(pk=person.pk).update(
-                is_busy=False, idle_since=Now(), last_heartbeat=Now()
-            )
             task.status = TaskStatus.COMPLETED
-            next_task = _give_next_task(person.pk, source=AssignmentSource.COMPLETE)
+            # The person's own complete is a sign of life; a supervisor's is not, and a
+            # holder whose session expired gets no next task (the sweep will sign them out).
+            acting_self = person_id is not None
+            Person.objects.filter(pk=person.pk).update(
+                is_busy=False,
+                idle_since=Now(),
+                **({"last_heartbeat": Now()} if acting_self else {}),
+            )
+            next_task = None
+            if acting_self or person.is_live:
+                next_task = _give_next_task(person.pk, source=AssignmentSource.COMPLETE)
             return CompleteResult(task=task, next_task=next_task)
 
         if task.status == TaskStatus.COMPLETED and task.assigned_to_id == person.pk:

@@ -28,7 +28,14 @@ def test_supervisor_creates_person_with_login(api, supervisor):
         format="json",
     )
     assert r.status_code == 201, r.data
-    assert set(r.data) == {"id", "name", "is_logged_in", "is_busy", "last_heartbeat", "current_task"}
+    assert set(r.data) == {
+        "id",
+        "name",
+        "is_logged_in",
+        "is_busy",
+        "last_heartbeat",
+        "current_task",
+    }
     person = Person.objects.get(pk=r.data["id"])
     assert person.user.username == "carol" and not person.user.is_staff
     assert person.user.check_password("correct-horse-battery")

@@ -1,0 +1,246 @@
+"""Checks of the engine's invariants (docs: mysql-assignment-pitfalls.md, I1–I4), read
+straight from the tables, and probes that the database itself refuses a double booking.
+
+`assert_invariants()` works in ordinary and in transactional tests; call it after every
+scenario that moved tasks, and at the end of every concurrency test.
+"""
+
+from collections import defaultdict
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.db.models import Count
+
+from personnel.models import Person
+from tasks.models import Assignment, AssignmentSource, EndReason, Task, TaskStatus
+
+
+def assert_invariants(*, expected_tasks: int | None = None) -> None:
+    """Assert I1–I4 over the whole database.
+
+    I1  no task in progress for two people, no person with two tasks in progress, and
+        `is_busy` (and `is_logged_in`) agree with the tasks in progress;
+    I3  tasks are conserved (`expected_tasks`, when given) and each task's status, assignee
+        and open assignment agree;
+    I4  every assignment starts once and ends at most once, with its reason; per task and
+        per person the assignments never overlap in time; a completed task has exactly one
+        COMPLETED assignment, its last, and is never assigned again.
+    """
+    tasks = {t["id"]: t for t in Task.objects.values("id", "status", "assigned_to_id")}
+    people = {p["id"]: p for p in Person.objects.values("id", "is_logged_in", "is_busy")}
+    assignments = list(
+        Assignment.objects.order_by("id").values(
+            "id",
+            "task_id",
+            "person_id",
+            "assigned_at",
+            "ended_at",
+            "completed_at",
+            "end_reason",
+            "source",
+        )
+    )
+
+    # I3: nothing lost, nothing duplicated.
+    if expected_tasks is not None:
+        assert len(tasks) == expected_tasks, f"{len(tasks)} tasks, expected {expected_tasks}"
+
+    # I1 in SQL, independent of the unique keys that should make it impossible.
+    doubled = (
+        Task.objects.filter(status=TaskStatus.IN_PROGRESS)
+        .values("assigned_to_id")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+    )
+    assert not doubled.exists(), f"people with two tasks in progress: {list(doubled)}"
+    for field in ("task_id", "person_id"):
+        doubled = Assignment.objects.open().values(field).annotate(n=Count("id")).filter(n__gt=1)
+        assert not doubled.exists(), f"two open assignments for one {field}: {list(doubled)}"
+
+    in_progress_by_person = {
+        t["assigned_to_id"]: tid
+        for tid, t in tasks.items()
+        if t["status"] == TaskStatus.IN_PROGRESS
+    }
+    busy = {pid for pid, p in people.items() if p["is_busy"]}
+    assert busy == set(in_progress_by_person), (
+        f"is_busy disagrees with tasks in progress: busy without a task "
+        f"{sorted(busy - set(in_progress_by_person))}, a task but not busy "
+        f"{sorted(set(in_progress_by_person) - busy)}"
+    )
+    signed_out_busy = [pid for pid in busy if not people[pid]["is_logged_in"]]
+    assert not signed_out_busy, f"signed out but holding a task: {signed_out_busy}"
+
+    # I4: each assignment row on its own.
+    by_task = defaultdict(list)
+    by_person = defaultdict(list)
+    for a in assignments:
+        by_task[a["task_id"]].append(a)
+        by_person[a["person_id"]].append(a)
+        assert a["source"] in AssignmentSource.values, a
+        if a["ended_at"] is None:
+            assert a["end_reason"] == "" and a["completed_at"] is None, a
+        else:
+            assert a["end_reason"] in EndReason.values, a
+            assert a["ended_at"] >= a["assigned_at"], f"ends before it starts: {a}"
+        if a["end_reason"] == EndReason.COMPLETED:
+            assert a["completed_at"] == a["ended_at"], a
+        else:
+            assert a["completed_at"] is None, a
+
+    # I4: per task and per person, assignment intervals follow one another.
+    for owner, rows in [*by_task.items(), *by_person.items()]:
+        for earlier, later in zip(rows, rows[1:], strict=False):
+            assert earlier["ended_at"] is not None, (
+                f"assignment {earlier['id']} still open while {later['id']} started ({owner})"
+            )
+            assert earlier["ended_at"] <= later["assigned_at"], (
+                f"assignments {earlier['id']} and {later['id']} overlap in time"
+            )
+
+    # I3/I4: each task agrees with its assignments.
+    for tid, t in tasks.items():
+        rows = by_task.get(tid, [])
+        open_rows = [a for a in rows if a["ended_at"] is None]
+        completed_rows = [a for a in rows if a["end_reason"] == EndReason.COMPLETED]
+        if t["status"] == TaskStatus.PENDING:
+            assert t["assigned_to_id"] is None, t
+            assert not open_rows and not completed_rows, (t, rows)
+        elif t["status"] == TaskStatus.IN_PROGRESS:
+            assert len(open_rows) == 1, (t, rows)
+            assert open_rows[0]["person_id"] == t["assigned_to_id"], (t, rows)
+            assert not completed_rows, (t, rows)
+        else:
+            assert t["status"] == TaskStatus.COMPLETED, t
+            assert not open_rows, (t, rows)
+            assert len(completed_rows) == 1, f"task {tid}: {len(completed_rows)} completions"
+            assert rows[-1] is completed_rows[0], f"task {tid} assigned again after completion"
+            assert completed_rows[0]["person_id"] == t["assigned_to_id"], (t, rows)
+
+
+def assert_nobody_waits(*, timeout: int | None = None) -> None:
+    """I2, once load has stopped and a cycle has run: no pending task while a live free
+    person is idle."""
+    free_live = Person.objects.free().filter(
+        pk__in=Person.objects.live(timeout=timeout).values("pk")
+    )
+    if free_live.exists():
+        assert not Task.objects.pending().exists(), "a task waits while a live person is free"
+
+
+class _Rollback(Exception):
+    pass
+
+
+def _refused(write) -> str:
+    """Run `write` in a savepoint, assert the database refuses it; return the error text."""
+    with pytest.raises(IntegrityError) as excinfo, transaction.atomic():
+        write()
+    return str(excinfo.value)
+
+
+def assert_db_refuses_second_task_in_progress(person_id: int) -> None:
+    """The unique key on `in_progress_person` refuses a second task in progress for a person
+    who has one. Every write is rolled back."""
+    assert Task.objects.filter(in_progress_person=person_id).exists()
+    try:
+        with transaction.atomic():
+            intruder = Task.objects.create(description="intruder")
+            for write in (
+                lambda: Task.objects.create(
+                    description="intruder", status=TaskStatus.IN_PROGRESS, assigned_to_id=person_id
+                ),
+                lambda: Task.objects.filter(pk=intruder.pk).update(
+                    status=TaskStatus.IN_PROGRESS, assigned_to_id=person_id
+                ),
+            ):
+                assert "in_progress_person" in _refused(write)
+            raise _Rollback
+    except _Rollback:
+        pass
+
+
+def assert_db_refuses_second_open_assignment(task_id: int) -> None:
+    """The unique keys on `open_task` / `open_person` refuse a second open assignment for a
+    task that has one, and for a person who has one. Every write is rolled back."""
+    holder = Assignment.objects.open().get(task_id=task_id)
+    try:
+        with transaction.atomic():
+            user = get_user_model().objects.create(username="intruder-for-constraint-check")
+            stranger = Person.objects.create(user=user, name="Intruder")
+            spare = Task.objects.create(description="spare")
+            message = _refused(
+                lambda: Assignment.objects.create(
+                    task_id=task_id, person=stranger, source=AssignmentSource.ASSIGNER
+                )
+            )
+            assert "open_task" in message
+            message = _refused(
+                lambda: Assignment.objects.create(
+                    task=spare, person_id=holder.person_id, source=AssignmentSource.ASSIGNER
+                )
+            )
+            assert "open_person" in message
+            # Reopening a closed assignment of the task collides as well.
+            closed = Assignment.objects.create(
+                task_id=task_id,
+                person=stranger,
+                source=AssignmentSource.ASSIGNER,
+                ended_at=holder.assigned_at,
+                end_reason=EndReason.LOGOUT,
+            )
+            message = _refused(
+                lambda: Assignment.objects.filter(pk=closed.pk).update(ended_at=None, end_reason="")
+            )
+            assert "open_task" in message
+            raise _Rollback
+    except _Rollback:
+        pass
+
+
+def assert_db_refuses_inconsistent_rows(task_id: int) -> None:
+    """The CHECK constraints: in progress needs an assignee, pending has none, and an
+    assignment ends with a reason. Every write is rolled back."""
+    try:
+        with transaction.atomic():
+            assert _refused(
+                lambda: Task.objects.filter(pk=task_id).update(
+                    status=TaskStatus.IN_PROGRESS, assigned_to=None
+                )
+            )
+            some_person = Person.objects.values_list("pk", flat=True).first()
+            assert _refused(
+                lambda: Task.objects.filter(pk=task_id).update(
+                    status=TaskStatus.PENDING, assigned_to_id=some_person
+                )
+            )
+            # An open assignment with a reason, a closed one without.
+            for row in Assignment.objects.filter(task_id=task_id).values("pk", "ended_at"):
+                reason = EndReason.STALE if row["ended_at"] is None else ""
+                assert _refused(
+                    lambda row=row, reason=reason: Assignment.objects.filter(pk=row["pk"]).update(
+                        end_reason=reason
+                    )
+                )
+            raise _Rollback
+    except _Rollback:
+        pass
+
+
+def count_rows() -> dict:
+    """A fingerprint of the engine's tables, to show that a call wrote nothing."""
+    return {
+        "tasks": list(Task.objects.order_by("id").values_list("id", "status", "assigned_to_id")),
+        "assignments": list(
+            Assignment.objects.order_by("id").values_list(
+                "id", "task_id", "person_id", "ended_at", "end_reason", "completed_at"
+            )
+        ),
+        "people": list(
+            Person.objects.order_by("id").values_list(
+                "id", "is_logged_in", "is_busy", "last_heartbeat", "idle_since", "logged_in_at"
+            )
+        ),
+        "open": Assignment.objects.open().count(),
+    }
