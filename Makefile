@@ -1,0 +1,65 @@
+# qc-assign. `make run`: the demo (web + assigner, SQLite); `make test`: the suite on MariaDB.
+# Each target creates .venv and installs requirements.txt first, only when that changed.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Newer than requirements.txt once it is installed into .venv.
+INSTALLED := $(VENV)/.installed
+
+# make run: the development server and the assigner, on a SQLite file in the project.
+WEB_HOST ?= 127.0.0.1
+WEB_PORT ?= 8000
+RUN_DATABASE_URL ?= sqlite:///$(CURDIR)/db.sqlite3
+# Set for every command of `make run`, so a DATABASE_URL in the shell cannot leak in.
+RUN_ENV = DEBUG=1 DATABASE_URL='$(RUN_DATABASE_URL)' PYTHONUNBUFFERED=1
+
+# make test: the suite needs MariaDB/MySQL (SQLite ignores FOR UPDATE); the test database
+# is `test_` + the name in the URL, created by the test run.
+TEST_DATABASE_URL ?= mysql://root:@127.0.0.1:3306/qc
+PYTEST_ARGS ?=
+
+.PHONY: help venv run test lint clean
+
+help:
+	@echo 'make run     start the web server and the assigner (SQLite, demo data),'
+	@echo '             on http://$(WEB_HOST):$(WEB_PORT)/; Ctrl-C stops both'
+	@echo 'make test    run the tests against MariaDB ($(TEST_DATABASE_URL));'
+	@echo '             pass pytest options with PYTEST_ARGS="-x -k complete"'
+	@echo 'make lint    ruff check and ruff format --check'
+	@echo 'make clean   remove .venv, db.sqlite3 and staticfiles'
+
+venv: $(INSTALLED)
+
+$(INSTALLED): requirements.txt
+	scripts/ensure-build-deps $(PYTHON)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check --quiet -r requirements.txt
+	touch $@
+
+run: $(INSTALLED)
+	$(RUN_ENV) $(BIN)/python manage.py migrate --no-input
+	$(RUN_ENV) $(BIN)/python manage.py seed_demo
+	@echo
+	@echo 'API docs: http://$(WEB_HOST):$(WEB_PORT)/api/docs/'
+	@echo 'Admin:    http://$(WEB_HOST):$(WEB_PORT)/admin/'
+	@echo
+# settings.py reads .env itself (the environment wins); honcho's own .env loading would
+# let .env override RUN_ENV, so it gets none.
+	$(RUN_ENV) WEB_HOST='$(WEB_HOST)' WEB_PORT='$(WEB_PORT)' PATH="$(CURDIR)/$(BIN):$$PATH" \
+		$(BIN)/honcho start --env /dev/null
+
+test: $(INSTALLED)
+	scripts/ensure-mariadb '$(TEST_DATABASE_URL)'
+	DEBUG=1 DATABASE_URL='$(TEST_DATABASE_URL)' $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles

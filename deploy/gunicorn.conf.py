@@ -1,0 +1,31 @@
+"""Gunicorn settings for qc-assign: `gunicorn -c deploy/gunicorn.conf.py`.
+
+Environment (e.g. in /etc/qc-assign/env):
+  GUNICORN_BIND    address(es) to listen on, comma-separated (default 127.0.0.1:8000; the
+                   reverse proxy in front terminates TLS)
+  WEB_CONCURRENCY  number of worker processes (default 2 × usable CPUs + 1)
+
+Each sync worker serves one request at a time with its own database connection, so the
+database must allow `workers` connections per server, plus the assigners'.
+"""
+
+import os
+
+wsgi_app = "qcproject.wsgi:application"
+proc_name = "qc-assign-web"
+
+bind = [b.strip() for b in os.environ.get("GUNICORN_BIND", "127.0.0.1:8000").split(",")]
+workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * len(os.sched_getaffinity(0)) + 1)
+worker_class = "sync"
+
+# A request that takes longer than this is a stuck worker: it is killed and replaced.
+timeout = 30
+# On SIGTERM or a reload, requests in flight get this long to finish.
+graceful_timeout = 30
+# Recycle workers now and then so that no leak grows unbounded; the jitter keeps them from
+# all restarting at once.
+max_requests = 1000
+max_requests_jitter = 100
+
+accesslog = "-"
+errorlog = "-"

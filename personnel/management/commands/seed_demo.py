@@ -1,0 +1,122 @@
+"""Demo data for a local run: a supervisor, five QC persons with API tokens, a dozen tasks."""
+
+import os
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from rest_framework.authtoken.models import Token
+
+from personnel.models import Person
+from personnel.services import person_create
+from tasks.models import Task
+from tasks.services import task_create
+
+SUPERVISOR_USERNAME = "supervisor"
+DEFAULT_SUPERVISOR_PASSWORD = "qc-demo-supervisor"
+# One password for every demo person; it passes the password validators.
+PERSON_PASSWORD = "inspect-demo-2025"
+PEOPLE = [
+    ("alice", "Alice Smith"),
+    ("bob", "Bob Jones"),
+    ("carol", "Carol Nguyen"),
+    ("dave", "Dave Patel"),
+    ("erin", "Erin Garcia"),
+]
+TASKS = [
+    "Inspect weld seams on frame batch F-2291: 5 of 120 units against WPS-14",
+    "Verify wheel-hub bolt torque, lot H-0417: 20 pieces at 110 Nm ±5%",
+    "Check label print quality and barcode readability on carton run C-8812",
+    "Measure bore diameter of pump housings, lot B-3301, with the calibrated bore gauge",
+    "Review the first-article inspection report for part 7731-A rev C",
+    "Measure paint film thickness on panel run P-552 (target 80–120 µm)",
+    "Leak-test 10 valve assemblies from lot V-219 at 6 bar for 60 s",
+    "Inspect solder joints on PCB batch 4470 to IPC-A-610 class 2",
+    "Confirm that the calibration certificates of the micrometers in cell 3 are current",
+    "Sample 32 bottles from filling line 2 for fill volume and cap torque",
+    "Check packaging and labelling of order SO-10482 against the customer spec before dispatch",
+    "Re-inspect the 15 parts returned under NCR-0093 and record the disposition",
+]
+
+
+class Command(BaseCommand):
+    help = (
+        "Create demo data once (a supervisor, five QC persons with API tokens, a dozen tasks) "
+        "and print the credentials; run again, it only prints them. Refuses unless DEBUG is "
+        "on or --force is given."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--password",
+            help=(
+                "The supervisor's password when it is created (default: $QC_DEMO_PASSWORD, "
+                f"else {DEFAULT_SUPERVISOR_PASSWORD!r})."
+            ),
+        )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Seed even though DEBUG is off. Never in production.",
+        )
+
+    def handle(self, *args, **options):
+        if not (settings.DEBUG or options["force"]):
+            raise CommandError(
+                "DEBUG is off: this may be a production database. Use --force to seed anyway."
+            )
+        password = (
+            options["password"] or os.environ.get("QC_DEMO_PASSWORD") or DEFAULT_SUPERVISOR_PASSWORD
+        )
+        try:
+            with transaction.atomic():
+                supervisor, created = self._supervisor(password)
+                people = [self._person(username, name) for username, name in PEOPLE]
+                if not Task.objects.exists():
+                    task_create(descriptions=TASKS)
+                    self.stdout.write(f"Created {len(TASKS)} demo tasks.")
+                tokens = {
+                    user.pk: Token.objects.get_or_create(user=user)[0].key
+                    for user in [supervisor, *(p.user for p in people)]
+                }
+        except ValidationError as exc:
+            raise CommandError(f"Could not create the demo data: {exc}") from exc
+
+        if not created and not supervisor.check_password(password):
+            password = (
+                "not the one given: it was set when first seeded "
+                f"(`manage.py changepassword {SUPERVISOR_USERNAME}` changes it)"
+            )
+        self.stdout.write("")
+        self.stdout.write(self.style.MIGRATE_HEADING("Supervisor (admin and API)"))
+        self.stdout.write(f"  username: {supervisor.username}")
+        self.stdout.write(f"  password: {password}")
+        self.stdout.write(f"  token:    {tokens[supervisor.pk]}")
+        self.stdout.write("")
+        self.stdout.write(self.style.MIGRATE_HEADING("QC personnel"))
+        rows = [("username", "password", "person id", "token")] + [
+            (p.user.username, PERSON_PASSWORD, str(p.pk), tokens[p.user.pk]) for p in people
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            self.stdout.write(
+                "  " + "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
+            )
+
+    def _supervisor(self, password):
+        User = get_user_model()
+        user = User.objects.filter(username=SUPERVISOR_USERNAME).first()
+        if user is not None:
+            return user, False
+        user = User.objects.create_superuser(username=SUPERVISOR_USERNAME, password=password)
+        self.stdout.write(f"Created the supervisor {SUPERVISOR_USERNAME!r}.")
+        return user, True
+
+    def _person(self, username, name):
+        person = Person.objects.select_related("user").filter(user__username=username).first()
+        if person is None:
+            person = person_create(name=name, username=username, password=PERSON_PASSWORD)
+            self.stdout.write(f"Created the QC person {username!r} ({name}).")
+        return person
