@@ -20,6 +20,7 @@ from django.db.models.functions import Now
 from personnel.models import Person, heartbeat_cutoff
 from qcproject.db import retry_transaction
 from qcproject.exceptions import Conflict, DomainError, Forbidden, NotFound
+from qcproject.faults import fault_point
 
 from .models import Assignment, AssignmentSource, EndReason, Task, TaskStatus
 
@@ -224,7 +225,9 @@ def assignment_sweep_stale(*, timeout: int | None = None, limit: int | None = No
         )
         if not person_ids:
             return [], []
+        fault_point("sweep.after_lock_people")
         released = _sign_out(person_ids, reason=EndReason.STALE)
+        fault_point("sweep.after_writes")
     return person_ids, released
 
 
@@ -249,15 +252,19 @@ def assignment_assign_batch(
         )
         if not person_ids:
             return []
+        fault_point("assign.after_lock_people")
         # Then task rows: prevents two assigners from giving one task to two people.
         task_ids = list(
             Task.objects.pending()
             .select_for_update(skip_locked=True)
             .values_list("id", flat=True)[: len(person_ids)]
         )
+        fault_point("assign.after_lock_tasks")
         pairs = list(zip(person_ids, task_ids, strict=False))  # fewer tasks than people
         if pairs:
             _assign_pairs(pairs, source=source)
+        fault_point("assign.after_writes")
+    fault_point("assign.after_commit")
     return pairs
 
 
