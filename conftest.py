@@ -43,8 +43,11 @@ def make_person(db):
 
 @pytest.fixture
 def supervisor(db, django_user_model):
-    return django_user_model.objects.create_user(
-        username="boss", password="correct-horse-battery", is_staff=True
+    """A staff user in the Supervisors group."""
+    from tasks.roles import make_supervisor
+
+    return make_supervisor(
+        django_user_model.objects.create_user(username="boss", password="correct-horse-battery")
     )
 
 

@@ -3,7 +3,6 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Subquery
 
-from qcproject.admin_mixins import SupervisorAccessMixin
 from tasks.models import Task
 
 from . import services
@@ -31,7 +30,7 @@ class PersonAddForm(forms.ModelForm):
 
 
 @admin.register(Person)
-class PersonAdmin(SupervisorAccessMixin, admin.ModelAdmin):
+class PersonAdmin(admin.ModelAdmin):
     list_display = [
         "name",
         "username",
@@ -52,12 +51,6 @@ class PersonAdmin(SupervisorAccessMixin, admin.ModelAdmin):
         "logged_in_at",
         "idle_since",
     ]
-
-    def has_add_permission(self, request):
-        return request.user.is_active and request.user.is_staff
-
-    def has_change_permission(self, request, obj=None):
-        return request.user.is_active and request.user.is_staff
 
     def has_delete_permission(self, request, obj=None):
         return False  # keep the history; deactivate the user's login instead

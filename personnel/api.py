@@ -4,7 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 
-from qcproject.api import IsSupervisor, IsSupervisorOrQCPerson, acting_person_id
+from qcproject.api import IsSupervisor, IsSupervisorOrQCPerson, acting_person_id, is_supervisor
 
 from . import services
 from .models import Person
@@ -19,7 +19,7 @@ _ERRORS = {
 
 def check_acts_for(request, person_id: int) -> None:
     """A supervisor acts for anyone; a QC person only for themselves (404, then 403)."""
-    if request.user.is_staff:
+    if is_supervisor(request.user):
         if not Person.objects.filter(pk=person_id).exists():
             raise NotFound(f"Person {person_id} does not exist.")
         return

@@ -14,8 +14,8 @@ from django.db.models.functions import Now
 
 from qcproject.db import retry_transaction
 from qcproject.exceptions import Conflict, NotFound
-from tasks.models import AssignmentSource, EndReason, Task
-from tasks.services import _give_next_task, _sign_out
+from tasks.models import AssignmentSource, AuditAction, EndReason, Task
+from tasks.services import _audit, _give_next_task, _sign_out
 
 from .models import Person
 
@@ -173,3 +173,26 @@ def person_list_with_tasks(queryset) -> list[Person]:
     for p in people:
         p.current_task = by_person.get(p.pk)
     return people
+
+
+@retry_transaction
+def person_sign_out(*, actor, person_id: int) -> list[int]:
+    """A supervisor signs a person out now; their task goes back to the queue (SIGNED_OUT).
+
+    Returns the released task ids. Raises NotFound, Conflict (not signed in).
+    """
+    with transaction.atomic():
+        # Serialises with the person's own complete, heartbeat and logout.
+        person = Person.objects.select_for_update().filter(pk=person_id).first()
+        if person is None:
+            raise NotFound(f"Person {person_id} does not exist.")
+        if not person.is_logged_in:
+            raise Conflict(f"{person.name} is not signed in.", code="person_not_signed_in")
+        released = _sign_out([person.pk], reason=EndReason.SIGNED_OUT)
+        _audit(
+            actor,
+            AuditAction.SIGN_OUT,
+            person_id=person.pk,
+            task_id=released[0] if released else None,
+        )
+    return released

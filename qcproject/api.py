@@ -59,13 +59,28 @@ class QueuePagination(PageNumberPagination):
     max_page_size = 500
 
 
-class IsSupervisor(permissions.BasePermission):
-    """Supervisors are staff users."""
+def is_supervisor(user) -> bool:
+    """Supervisors are active staff users with the `tasks.supervise` permission (the
+    Supervisors group gives it; superusers have every permission)."""
+    return bool(
+        user and user.is_authenticated and user.is_staff and user.has_perm("tasks.supervise")
+    )
 
+
+class IsSupervisor(permissions.BasePermission):
     message = "Only a supervisor may do this."
 
     def has_permission(self, request, view):
-        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+        return is_supervisor(request.user)
+
+
+class CanIntervene(permissions.BasePermission):
+    """Interventions (sign out, release, reassign, cancel) need `tasks.intervene`."""
+
+    message = "Only a supervisor may intervene."
+
+    def has_permission(self, request, view):
+        return is_supervisor(request.user) and request.user.has_perm("tasks.intervene")
 
 
 class IsSupervisorOrQCPerson(permissions.BasePermission):
@@ -77,7 +92,7 @@ class IsSupervisorOrQCPerson(permissions.BasePermission):
         user = request.user
         if not (user and user.is_authenticated):
             return False
-        return user.is_staff or acting_person_id(user) is not None
+        return is_supervisor(user) or acting_person_id(user) is not None
 
 
 def acting_person_id(user) -> int | None:

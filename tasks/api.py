@@ -5,7 +5,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from personnel.api import _validated
-from qcproject.api import IsSupervisor, IsSupervisorOrQCPerson, acting_person_id
+from qcproject.api import IsSupervisor, IsSupervisorOrQCPerson, acting_person_id, is_supervisor
 
 from . import services
 from .models import Task
@@ -55,7 +55,7 @@ class TasksViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def complete(self, request, pk: str):
         """Complete a task; the answer carries the next task, already assigned."""
-        person_id = None if request.user.is_staff else acting_person_id(request.user)
+        person_id = None if is_supervisor(request.user) else acting_person_id(request.user)
         result = services.task_complete(task_id=int(pk), person_id=person_id)
         result.task.next_task = result.next_task
         return Response(TaskCompleteSerializer(result.task).data)

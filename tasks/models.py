@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.db.models import Case, F, When
 from django.db.models.functions import Now
@@ -7,6 +8,8 @@ class TaskStatus(models.TextChoices):
     PENDING = "PENDING", "Pending"
     IN_PROGRESS = "IN_PROGRESS", "In progress"
     COMPLETED = "COMPLETED", "Completed"
+    # A task that should not be done: never assigned, left out of the queue.
+    CANCELLED = "CANCELLED", "Cancelled"
 
 
 class TaskQuerySet(models.QuerySet):
@@ -30,6 +33,11 @@ class Task(models.Model):
     status = models.CharField(max_length=16, choices=TaskStatus.choices, default=TaskStatus.PENDING)
     # The database's clock; a task put back in the queue keeps it, so it keeps its place.
     created_at = models.DateTimeField(db_default=Now())
+    # When the task was first given to someone: the end of its wait (the dashboard's figure).
+    first_assigned_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # An identifier from the system the task came from; importing it again creates nothing.
+    # NULLs do not collide, so only tasks that have one are unique by it.
+    external_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
     assigned_to = models.ForeignKey(
         "personnel.Person",
         null=True,
@@ -56,10 +64,20 @@ class Task(models.Model):
     class Meta:
         db_table = "qc_tasks"
         ordering = ["created_at", "id"]
+        permissions = [
+            ("supervise", "Can use the supervisor API (queue, status, tasks, personnel)"),
+            ("intervene", "Can sign people out and release, reassign and cancel tasks"),
+            ("import_tasks", "Can import tasks from a file"),
+            ("export_assignments", "Can export the assignment history"),
+            ("view_dashboard", "Can view the supervisor dashboard"),
+        ]
         indexes = [
             # The queue: pending (and open) tasks, oldest first, without a filesort and
             # without touching completed rows.
             models.Index(fields=["status", "created_at", "id"], name="qc_tasks_queue"),
+            # The dashboard's flow over a window: tasks created, tasks first assigned.
+            models.Index(fields=["created_at"], name="qc_tasks_created_at"),
+            models.Index(fields=["first_assigned_at"], name="qc_tasks_first_assigned_at"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -72,8 +90,9 @@ class Task(models.Model):
                 name="qc_tasks_in_progress_has_assignee",
             ),
             models.CheckConstraint(
-                condition=~models.Q(status=TaskStatus.PENDING) | models.Q(assigned_to__isnull=True),
-                name="qc_tasks_pending_has_no_assignee",
+                condition=~models.Q(status__in=[TaskStatus.PENDING, TaskStatus.CANCELLED])
+                | models.Q(assigned_to__isnull=True),
+                name="qc_tasks_waiting_or_cancelled_has_no_assignee",
             ),
         ]
 
@@ -86,12 +105,17 @@ class AssignmentSource(models.TextChoices):
     LOGIN = "LOGIN", "On sign-in"
     COMPLETE = "COMPLETE", "After completing a task"
     NEW_TASK = "NEW_TASK", "On task creation"
+    SUPERVISOR = "SUPERVISOR", "Reassigned by a supervisor"
 
 
 class EndReason(models.TextChoices):
     COMPLETED = "COMPLETED", "Completed"
     LOGOUT = "LOGOUT", "Released on sign-out"
     STALE = "STALE", "Released on stale session"
+    SIGNED_OUT = "SIGNED_OUT", "Released: signed out by a supervisor"
+    RELEASED = "RELEASED", "Put back in the queue by a supervisor"
+    REASSIGNED = "REASSIGNED", "Reassigned by a supervisor"
+    CANCELLED = "CANCELLED", "Task cancelled"
 
 
 class AssignmentQuerySet(models.QuerySet):
@@ -139,6 +163,9 @@ class Assignment(models.Model):
             models.Index(fields=["person", "assigned_at"], name="qc_assignments_person"),
             models.Index(fields=["task", "assigned_at"], name="qc_assignments_task"),
             models.Index(fields=["assigned_at"], name="qc_assignments_assigned_at"),
+            # The dashboard's flow: completions and releases (by reason) over a window.
+            models.Index(fields=["completed_at"], name="qc_assignments_completed_at"),
+            models.Index(fields=["end_reason", "ended_at"], name="qc_assignments_ended"),
         ]
         constraints = [
             # An assignment ends once, with its reason; completed_at only when completed.
@@ -156,3 +183,59 @@ class Assignment(models.Model):
 
     def __str__(self):
         return f"task {self.task_id} → person {self.person_id}"
+
+
+class AuditAction(models.TextChoices):
+    SIGN_OUT = "SIGN_OUT", "Signed a person out"
+    RELEASE = "RELEASE", "Put a task back in the queue"
+    REASSIGN = "REASSIGN", "Reassigned a task"
+    CANCEL = "CANCEL", "Cancelled a task"
+    IMPORT = "IMPORT", "Imported tasks"
+
+
+class AuditEvent(models.Model):
+    """A supervisor's intervention: who did what to whom, when. Written in the same
+    transaction as the change it records."""
+
+    at = models.DateTimeField(db_default=Now())
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Kept as text too, so the record survives the account.
+    actor_username = models.CharField(max_length=150)
+    action = models.CharField(max_length=16, choices=AuditAction.choices)
+    person = models.ForeignKey(
+        "personnel.Person", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    task = models.ForeignKey(
+        Task, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
+    )
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        db_table = "qc_audit_events"
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["at"], name="qc_audit_events_at")]
+
+    def __str__(self):
+        return f"{self.actor_username}: {self.get_action_display()}"
+
+
+class AssignerInstance(models.Model):
+    """One running `run_assigner` process, as it last reported itself (for metrics and
+    the dashboard). A process that died keeps its row; its `last_cycle_at` grows old."""
+
+    name = models.CharField(max_length=255, unique=True)
+    started_at = models.DateTimeField(db_default=Now())
+    last_cycle_at = models.DateTimeField(null=True)
+    last_cycle_seconds = models.FloatField(default=0)
+    cycles = models.BigIntegerField(default=0)
+    assigned_total = models.BigIntegerField(default=0)
+    released_total = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "qc_assigners"
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name

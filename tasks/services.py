@@ -11,18 +11,28 @@ Staleness is decided by the database's clock (`Now()` inside the query), never t
 import logging
 import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Case, Value, When
-from django.db.models.functions import Now
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, F, Value, When
+from django.db.models.functions import Coalesce, Now
 
 from personnel.models import Person, heartbeat_cutoff
 from qcproject.db import retry_transaction
 from qcproject.exceptions import Conflict, DomainError, Forbidden, NotFound
 from qcproject.faults import fault_point
 
-from .models import Assignment, AssignmentSource, EndReason, Task, TaskStatus
+from .models import (
+    AssignerInstance,
+    Assignment,
+    AssignmentSource,
+    AuditAction,
+    AuditEvent,
+    EndReason,
+    Task,
+    TaskStatus,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -41,19 +51,22 @@ def _assign_pairs(pairs: list[tuple[int, int]], *, source: str) -> None:
     Task.objects.filter(pk__in=task_ids).update(
         status=TaskStatus.IN_PROGRESS,
         assigned_to_id=Case(*(When(pk=t, then=Value(p)) for p, t in pairs)),
+        first_assigned_at=Coalesce(F("first_assigned_at"), Now()),
     )
     Assignment.objects.bulk_create(
         [Assignment(task_id=t, person_id=p, source=source) for p, t in pairs]
     )
 
 
-def _give_next_task(person_id: int, *, source: str) -> Task | None:
-    """Assign the oldest pending task to this person, who must be signed in and free.
+def _give_next_task(person_id: int, *, source: str, exclude: tuple[int, ...] = ()) -> Task | None:
+    """Assign the oldest pending task (other than `exclude`) to this person, who must be
+    signed in and free.
 
     The caller holds the person's row lock. Locks the task with SKIP LOCKED, so a task that
     another transaction is taking is passed over instead of waited for.
     """
-    task = Task.objects.pending().select_for_update(skip_locked=True).first()
+    queue = Task.objects.pending().exclude(pk__in=exclude) if exclude else Task.objects.pending()
+    task = queue.select_for_update(skip_locked=True).first()
     if task is None:
         return None
     _assign_pairs([(person_id, task.pk)], source=source)
@@ -117,18 +130,100 @@ def task_create(*, descriptions: list[str]) -> list[Task]:
     """
     cleaned = _validate_descriptions(descriptions)
     with transaction.atomic():
-        if connection.features.can_return_rows_from_bulk_insert:
-            created = Task.objects.bulk_create([Task(description=d) for d in cleaned])
-        else:  # MySQL 8 returns no ids from a multi-row INSERT; one INSERT per task instead.
-            created = [Task.objects.create(description=d) for d in cleaned]
-        ids = [t.pk for t in created]
-        # Nobody waits for the next cycle: free people get the new tasks once they exist
-        # for everyone (after commit). If that fails, the assigner's cycle catches up.
-        transaction.on_commit(
-            lambda: assignment_assign(limit=len(ids), source=AssignmentSource.NEW_TASK),
-            robust=True,
-        )
+        ids = _insert_tasks([Task(description=d) for d in cleaned])
     return list(Task.objects.filter(pk__in=ids).order_by("id"))
+
+
+def _insert_tasks(tasks: list[Task]) -> list[int]:
+    """Insert tasks inside the caller's transaction; offer them to free people after commit."""
+    if connection.features.can_return_rows_from_bulk_insert:
+        ids = [t.pk for t in Task.objects.bulk_create(tasks, batch_size=1000)]
+    else:  # MySQL 8 returns no ids from a multi-row INSERT; one INSERT per task instead.
+        ids = []
+        for task in tasks:
+            task.save(force_insert=True)
+            ids.append(task.pk)
+    # Nobody waits for the next cycle: free people get the new tasks once they exist for
+    # everyone (after commit). If that fails, the assigner's cycle catches up.
+    transaction.on_commit(
+        lambda: assignment_assign(limit=len(ids), source=AssignmentSource.NEW_TASK),
+        robust=True,
+    )
+    return ids
+
+
+@dataclass
+class ImportRow:
+    line: int
+    description: str
+    external_id: str | None = None
+
+
+@dataclass
+class ImportResult:
+    created: list[int]
+    skipped: list[str]  # external ids already imported earlier
+
+
+def task_import(*, actor, rows: list[ImportRow]) -> ImportResult:
+    """Create the tasks of an import file, all in one transaction, recorded in the audit.
+
+    Rows whose `external_id` already exists are skipped, so importing a file again creates
+    nothing twice. The rows must be valid (see `task_import_validate`); raises DomainError
+    otherwise, and Conflict when a concurrent import took one of the external ids.
+    """
+    errors = task_import_validate(rows)
+    if errors:
+        raise DomainError(f"{len(errors)} rows are invalid; nothing was imported.")
+    wanted = [r.external_id for r in rows if r.external_id]
+    existing = set()
+    for start in range(0, len(wanted), 1000):
+        existing.update(
+            Task.objects.filter(external_id__in=wanted[start : start + 1000]).values_list(
+                "external_id", flat=True
+            )
+        )
+    new = [r for r in rows if not r.external_id or r.external_id not in existing]
+    try:
+        with transaction.atomic():
+            ids = _insert_tasks(
+                [Task(description=r.description, external_id=r.external_id) for r in new]
+            )
+            _audit(
+                actor,
+                AuditAction.IMPORT,
+                detail=f"{len(ids)} tasks imported, {len(rows) - len(new)} already present",
+            )
+    except IntegrityError as exc:  # another import inserted one of these external ids
+        raise Conflict("Another import added some of these tasks; import again.") from exc
+    return ImportResult(created=ids, skipped=sorted(existing))
+
+
+def task_import_validate(rows: list[ImportRow]) -> dict[int, list[str]]:
+    """Per-row errors (line number → messages) of an import; empty when all rows are good."""
+    errors: dict[int, list[str]] = {}
+    seen: dict[str, int] = {}
+    max_description = 10_000
+    if len(rows) > settings.QC_MAX_IMPORT_ROWS:
+        errors[0] = [f"At most {settings.QC_MAX_IMPORT_ROWS} rows in one import."]
+    for row in rows:
+        problems = []
+        if not row.description:
+            problems.append("The description is blank.")
+        elif len(row.description) > max_description:
+            problems.append(f"The description is longer than {max_description} characters.")
+        if row.external_id:
+            if len(row.external_id) > 255:
+                problems.append("The external id is longer than 255 characters.")
+            elif row.external_id in seen:
+                problems.append(f"The external id repeats line {seen[row.external_id]}.")
+            else:
+                seen[row.external_id] = row.line
+        if problems:
+            errors[row.line] = problems
+    if not rows:
+        errors[0] = ["The file has no tasks."]
+    return errors
 
 
 @dataclass
@@ -201,6 +296,138 @@ def task_complete(*, task_id: int, person_id: int | None = None) -> CompleteResu
             "or has been given to someone else.",
             code="task_not_in_progress",
         )
+
+
+# --- supervisor interventions: each one transaction, each recorded in the audit trail ---
+
+
+def _audit(actor, action: str, *, person_id=None, task_id=None, detail: str = "") -> None:
+    AuditEvent.objects.create(
+        actor=actor,
+        actor_username=actor.get_username(),
+        action=action,
+        person_id=person_id,
+        task_id=task_id,
+        detail=detail,
+    )
+
+
+def _lock_task_and_people(task_id: int, *, also: tuple[int, ...] = ()):
+    """Lock the task's holder (and the people in `also`), in id order, then the task.
+
+    Returns (task, {person id: person annotated with is_live}). Raises NotFound for an
+    unknown task or person, Conflict when the task changed hands between the look and
+    the lock.
+    """
+    peek = Task.objects.filter(pk=task_id).values("status", "assigned_to_id").first()
+    if peek is None:
+        raise NotFound(f"Task {task_id} does not exist.")
+    holder = peek["assigned_to_id"] if peek["status"] == TaskStatus.IN_PROGRESS else None
+    wanted = sorted({*also, *([holder] if holder else [])})
+    # Person rows first, in id order: two interventions on the same pair cannot deadlock.
+    people = {
+        p.pk: p
+        for p in Person.objects.with_liveness()
+        .select_for_update()
+        .filter(pk__in=wanted)
+        .order_by("id")
+    }
+    for person_id in wanted:
+        if person_id not in people:
+            raise NotFound(f"Person {person_id} does not exist.")
+    # Then the task row.
+    task = Task.objects.select_for_update().get(pk=task_id)
+    now_holder = task.assigned_to_id if task.status == TaskStatus.IN_PROGRESS else None
+    if now_holder != holder:
+        raise Conflict(f"Task {task_id} changed hands just now; look again.", code="changed")
+    return task, people
+
+
+def _free_holder(person, *, exclude: tuple[int, ...]) -> Task | None:
+    """The holder lost their task to an intervention: free them, and if their session is
+    live, give them another task at once (not the one just taken from them)."""
+    Person.objects.filter(pk=person.pk).update(is_busy=False, idle_since=Now())
+    if person.is_live:
+        return _give_next_task(person.pk, source=AssignmentSource.ASSIGNER, exclude=exclude)
+    return None
+
+
+@dataclass
+class InterventionResult:
+    task: Task
+    previous_holder_id: int | None = None
+
+
+@retry_transaction
+def task_release(*, actor, task_id: int) -> InterventionResult:
+    """Put an in-progress task back in the queue (its place kept); its holder moves on to
+    another task. Raises NotFound, Conflict (not in progress)."""
+    with transaction.atomic():
+        task, people = _lock_task_and_people(task_id)
+        if task.status != TaskStatus.IN_PROGRESS:
+            raise Conflict(f"Task {task_id} is not in progress.", code="task_not_in_progress")
+        holder = people[task.assigned_to_id]
+        _release_tasks([holder.pk], reason=EndReason.RELEASED)
+        _free_holder(holder, exclude=(task.pk,))
+        _audit(actor, AuditAction.RELEASE, person_id=holder.pk, task_id=task.pk)
+    return InterventionResult(task=Task.objects.get(pk=task_id), previous_holder_id=holder.pk)
+
+
+@retry_transaction
+def task_reassign(*, actor, task_id: int, person_id: int) -> InterventionResult:
+    """Give a pending or in-progress task to a chosen person who is signed in and free.
+
+    The previous holder, if any, moves on to another task. Raises NotFound, Conflict (the
+    task is completed or cancelled, already theirs, or the person is not free and live).
+    """
+    with transaction.atomic():
+        task, people = _lock_task_and_people(task_id, also=(person_id,))
+        target = people[person_id]
+        if task.status not in (TaskStatus.PENDING, TaskStatus.IN_PROGRESS):
+            raise Conflict(f"Task {task_id} is {task.get_status_display().lower()}.")
+        if task.assigned_to_id == person_id:
+            raise Conflict(f"Task {task_id} is already {target.name}'s.")
+        if not target.is_live:
+            raise Conflict(f"{target.name} is not signed in.", code="person_not_signed_in")
+        if target.is_busy:
+            raise Conflict(f"{target.name} is busy with another task.", code="person_busy")
+        holder = people.get(task.assigned_to_id) if task.assigned_to_id else None
+        if holder is not None:
+            _release_tasks([holder.pk], reason=EndReason.REASSIGNED)
+        _assign_pairs([(target.pk, task.pk)], source=AssignmentSource.SUPERVISOR)
+        if holder is not None:
+            _free_holder(holder, exclude=(task.pk,))
+        detail = f"from {holder.name} to {target.name}" if holder else f"to {target.name}"
+        _audit(actor, AuditAction.REASSIGN, person_id=target.pk, task_id=task.pk, detail=detail)
+    return InterventionResult(
+        task=Task.objects.get(pk=task_id), previous_holder_id=holder.pk if holder else None
+    )
+
+
+@retry_transaction
+def task_cancel(*, actor, task_id: int) -> InterventionResult:
+    """Cancel a pending or in-progress task: it is never assigned again and leaves the
+    queue. Its holder moves on to another task. Raises NotFound, Conflict (completed or
+    already cancelled)."""
+    with transaction.atomic():
+        task, people = _lock_task_and_people(task_id)
+        if task.status not in (TaskStatus.PENDING, TaskStatus.IN_PROGRESS):
+            raise Conflict(f"Task {task_id} is {task.get_status_display().lower()}.")
+        holder = people.get(task.assigned_to_id) if task.assigned_to_id else None
+        if holder is not None:
+            _release_tasks([holder.pk], reason=EndReason.CANCELLED)
+        Task.objects.filter(pk=task.pk).update(status=TaskStatus.CANCELLED, assigned_to=None)
+        if holder is not None:
+            _free_holder(holder, exclude=(task.pk,))
+        _audit(
+            actor,
+            AuditAction.CANCEL,
+            person_id=holder.pk if holder else None,
+            task_id=task.pk,
+        )
+    return InterventionResult(
+        task=Task.objects.get(pk=task_id), previous_holder_id=holder.pk if holder else None
+    )
 
 
 # --- the assigner ---
@@ -316,3 +543,22 @@ def assignment_cycle(*, stop: threading.Event | None = None) -> CycleResult:
     if not (stop is not None and stop.is_set()):
         result.assigned = assignment_assign(stop=stop)
     return result
+
+
+def assigner_register(*, name: str) -> None:
+    """Record a starting assigner process; forget processes silent for a day."""
+    AssignerInstance.objects.filter(last_cycle_at__lt=Now() - Value(timedelta(days=1))).delete()
+    AssignerInstance.objects.update_or_create(name=name, defaults={"last_cycle_at": None})
+
+
+def assigner_report(*, name: str, seconds: float, result: CycleResult) -> None:
+    """Record one finished cycle of this assigner (one UPDATE, on the database's clock)."""
+    updated = AssignerInstance.objects.filter(name=name).update(
+        last_cycle_at=Now(),
+        last_cycle_seconds=seconds,
+        cycles=F("cycles") + 1,
+        assigned_total=F("assigned_total") + result.assigned,
+        released_total=F("released_total") + len(result.released),
+    )
+    if not updated:  # pruned by another instance, or the table was emptied
+        assigner_register(name=name)

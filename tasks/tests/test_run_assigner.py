@@ -83,20 +83,27 @@ def test_loop_survives_a_database_outage_and_resumes(monkeypatch, caplog):
     monkeypatch.setattr("tasks.management.commands.run_assigner.assignment_cycle", flaky_cycle)
     monkeypatch.setattr("tasks.management.commands.run_assigner.MAX_BACKOFF", 0.05)
     monkeypatch.setattr("tasks.management.commands.run_assigner._drop_connection", lambda: None)
+    _no_reports(monkeypatch)
     with caplog.at_level("INFO", logger="tasks.assigner"):
-        Command()._loop(stop, interval=0.01)
+        Command()._loop(stop, interval=0.01, name="test")
     assert len(calls) == 4
     assert caplog.text.count("database unavailable") == 2
     assert "database reachable again" in caplog.text
     assert "assigned 1" in caplog.text
 
 
+def _no_reports(monkeypatch):
+    for name in ("assigner_register", "assigner_report"):
+        monkeypatch.setattr(f"tasks.management.commands.run_assigner.{name}", lambda **kw: None)
+
+
 def test_loop_stops_promptly_when_asked(monkeypatch):
+    _no_reports(monkeypatch)
     stop = threading.Event()
     monkeypatch.setattr(
         "tasks.management.commands.run_assigner.assignment_cycle", lambda *, stop: CycleResult()
     )
-    thread = threading.Thread(target=Command()._loop, args=(stop, 3600.0))
+    thread = threading.Thread(target=Command()._loop, args=(stop, 3600.0), kwargs={"name": "t"})
     thread.start()
     time.sleep(0.1)
     started = time.monotonic()

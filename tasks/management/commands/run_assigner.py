@@ -1,12 +1,15 @@
 import logging
+import os
 import signal
+import socket
 import threading
+import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections, connection
 
-from tasks.services import assignment_cycle
+from tasks.services import assigner_register, assigner_report, assignment_cycle
 
 logger = logging.getLogger("tasks.assigner")
 
@@ -38,17 +41,24 @@ class Command(BaseCommand):
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-        logger.info("assigner started (interval %ss)", interval)
-        self._loop(stop, interval)
+        name = f"{socket.gethostname()}:{os.getpid()}"
+        logger.info("assigner %s started (interval %ss)", name, interval)
+        self._loop(stop, interval, name=name)
         logger.info("assigner stopped")
 
-    def _loop(self, stop: threading.Event, interval: float) -> None:
+    def _loop(self, stop: threading.Event, interval: float, *, name: str) -> None:
         """Cycle until stopped. A failing cycle (database down) is retried with backoff."""
         backoff = 0.0
+        registered = False
         while not stop.is_set():
             close_old_connections()
             try:
+                if not registered:
+                    assigner_register(name=name)
+                    registered = True
+                started = time.monotonic()
                 result = assignment_cycle(stop=stop)
+                assigner_report(name=name, seconds=time.monotonic() - started, result=result)
             except DatabaseError as exc:
                 backoff = min(max(1.0, backoff * 2), MAX_BACKOFF)
                 logger.warning("database unavailable (%s); retrying in %.0fs", exc, backoff)
