@@ -4,7 +4,13 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 
-from qcproject.api import IsSupervisor, IsSupervisorOrQCPerson, acting_person_id, is_supervisor
+from qcproject.api import (
+    CanIntervene,
+    IsSupervisor,
+    IsSupervisorOrQCPerson,
+    acting_person_id,
+    is_supervisor,
+)
 
 from . import services
 from .models import Person
@@ -41,6 +47,8 @@ class PersonnelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def get_permissions(self):
         if self.action in ("create", "list", "status"):
             return [IsSupervisor()]
+        if self.action == "sign_out":
+            return [CanIntervene()]
         return super().get_permissions()
 
     def list(self, request):
@@ -98,6 +106,21 @@ class PersonnelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         """Keep the session alive; answers with the current task."""
         check_acts_for(request, int(pk))
         return Response(PersonSerializer(services.person_heartbeat(person_id=int(pk))).data)
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: PersonSerializer,
+            409: OpenApiResponse(description="The person is not signed in"),
+            **_ERRORS,
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="sign-out")
+    def sign_out(self, request, pk: str):
+        """Sign a person out now (supervisor intervention, audited); their task goes back
+        to the queue."""
+        services.person_sign_out(actor=request.user, person_id=int(pk))
+        return Response(PersonSerializer(services.person_get(person_id=int(pk))).data)
 
     @extend_schema(responses={200: PersonSerializer(many=True)})
     @action(detail=False, methods=["get"])

@@ -5,11 +5,31 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from personnel.api import _validated
-from qcproject.api import IsSupervisor, IsSupervisorOrQCPerson, acting_person_id, is_supervisor
+from qcproject.api import (
+    CanIntervene,
+    IsSupervisor,
+    IsSupervisorOrQCPerson,
+    acting_person_id,
+    is_supervisor,
+)
 
 from . import services
 from .models import Task
-from .serializers import TaskCompleteSerializer, TaskCreateSerializer, TaskSerializer
+from .serializers import (
+    TaskCompleteSerializer,
+    TaskCreateSerializer,
+    TaskReassignSerializer,
+    TaskSerializer,
+)
+
+_INTERVENTION_RESPONSES = {
+    200: TaskSerializer,
+    400: OpenApiResponse(description="Malformed body"),
+    401: OpenApiResponse(description="Not authenticated"),
+    403: OpenApiResponse(description="Not a supervisor"),
+    404: OpenApiResponse(description="No such task or person"),
+    409: OpenApiResponse(description="The task or person is not in a state that allows it"),
+}
 
 
 class TasksViewSet(viewsets.GenericViewSet):
@@ -23,7 +43,14 @@ class TasksViewSet(viewsets.GenericViewSet):
     def get_permissions(self):
         if self.action == "complete":
             return [IsSupervisorOrQCPerson()]
+        if self.action in ("release", "reassign", "cancel"):
+            return [CanIntervene()]
         return super().get_permissions()
+
+    @extend_schema(responses={200: TaskSerializer, 404: None})
+    def retrieve(self, request, pk: str):
+        """One task (supervisor)."""
+        return Response(TaskSerializer(self.get_object()).data)
 
     @extend_schema(
         request=TaskCreateSerializer,
@@ -59,6 +86,32 @@ class TasksViewSet(viewsets.GenericViewSet):
         result = services.task_complete(task_id=int(pk), person_id=person_id)
         result.task.next_task = result.next_task
         return Response(TaskCompleteSerializer(result.task).data)
+
+    @extend_schema(request=None, responses=_INTERVENTION_RESPONSES)
+    @action(detail=True, methods=["post"])
+    def release(self, request, pk: str):
+        """Put an in-progress task back in the queue, keeping its place (supervisor
+        intervention, audited). Its holder moves on to another task."""
+        result = services.task_release(actor=request.user, task_id=int(pk))
+        return Response(TaskSerializer(result.task).data)
+
+    @extend_schema(request=TaskReassignSerializer, responses=_INTERVENTION_RESPONSES)
+    @action(detail=True, methods=["post"])
+    def reassign(self, request, pk: str):
+        """Give a task to a chosen person who is signed in and free (supervisor
+        intervention, audited)."""
+        data = _validated(TaskReassignSerializer, request.data)
+        result = services.task_reassign(
+            actor=request.user, task_id=int(pk), person_id=data["person_id"]
+        )
+        return Response(TaskSerializer(result.task).data)
+
+    @extend_schema(request=None, responses=_INTERVENTION_RESPONSES)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk: str):
+        """Cancel a task that should not be done (supervisor intervention, audited)."""
+        result = services.task_cancel(actor=request.user, task_id=int(pk))
+        return Response(TaskSerializer(result.task).data)
 
     @extend_schema(responses={200: TaskSerializer(many=True)})
     @action(detail=False, methods=["get"])

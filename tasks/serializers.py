@@ -24,3 +24,7 @@ class TaskCompleteSerializer(TaskSerializer):
     class Meta(TaskSerializer.Meta):
         fields = [*TaskSerializer.Meta.fields, "next_task"]
         read_only_fields = fields
+
+
+class TaskReassignSerializer(serializers.Serializer):
+    person_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)

@@ -31,6 +31,16 @@ MATRIX = {
     ("tasks-list", "post"): ("/tasks", {"description": "x"}, (401, 403, 403, 201)),
     ("tasks-complete", "post"): ("/tasks/{task}/complete", None, (401, 403, 200, 200)),
     ("tasks-queue", "get"): ("/tasks/queue", None, (401, 403, 403, 200)),
+    ("tasks-detail", "get"): ("/tasks/{task}", None, (401, 403, 403, 200)),
+    # Interventions: supervisors only.
+    ("personnel-sign-out", "post"): ("/personnel/{person}/sign-out", None, (401, 403, 403, 200)),
+    ("tasks-release", "post"): ("/tasks/{task}/release", None, (401, 403, 403, 200)),
+    ("tasks-reassign", "post"): (
+        "/tasks/{task}/reassign",
+        {"person_id": "{free}"},
+        (401, 403, 403, 200),
+    ),
+    ("tasks-cancel", "post"): ("/tasks/{task}/cancel", None, (401, 403, 403, 200)),
 }
 
 
@@ -51,14 +61,16 @@ def test_matrix_covers_every_routed_endpoint():
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("endpoint", sorted(MATRIX), ids=lambda e: f"{e[1]}:{e[0]}")
 def test_permission_matrix(api, make_person, supervisor, endpoint, role):
-    me, other = make_person("Me"), make_person("Other")
+    me, other, free = make_person("Me"), make_person("Other"), make_person("Free")
     (task,) = task_create(descriptions=["mine"])
     person_login(person_id=me.pk)
     person_login(person_id=other.pk)
+    person_login(person_id=free.pk)
     path, body, expected = MATRIX[endpoint]
     path = path.format(person=me.pk, task=task.pk)
     if body is not None:
-        body = {k: (me.pk if v == "{person}" else v) for k, v in body.items()}
+        ids = {"{person}": me.pk, "{free}": free.pk}
+        body = {k: ids.get(v, v) for k, v in body.items()}
     actor = {"anonymous": None, "other": other.user, "self": me.user, "supervisor": supervisor}
     if actor[role] is not None:
         api.force_authenticate(actor[role])

@@ -111,6 +111,11 @@ def assert_invariants(*, expected_tasks: int | None = None) -> None:
             assert len(open_rows) == 1, (t, rows)
             assert open_rows[0]["person_id"] == t["assigned_to_id"], (t, rows)
             assert not completed_rows, (t, rows)
+        elif t["status"] == TaskStatus.CANCELLED:
+            assert t["assigned_to_id"] is None, t
+            assert not open_rows and not completed_rows, (t, rows)
+            if rows:
+                assert rows[-1]["end_reason"] == EndReason.CANCELLED, (t, rows)
         else:
             assert t["status"] == TaskStatus.COMPLETED, t
             assert not open_rows, (t, rows)
