@@ -1,8 +1,12 @@
 from django import forms
-from django.contrib import admin
-from django.core.exceptions import ValidationError
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import OuterRef, Subquery
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 
+from qcproject.exceptions import DomainError
 from tasks.models import Task
 
 from . import services
@@ -40,8 +44,10 @@ class PersonAdmin(admin.ModelAdmin):
         "last_heartbeat",
         "logged_in_at",
     ]
-    list_filter = ["is_logged_in", "is_busy"]
+    list_filter = ["is_logged_in", "is_busy", "signed_out_reason"]
     search_fields = ["name", "user__username"]
+    actions = ["sign_out_selected"]
+    change_form_template = "admin/personnel/person/change_form.html"
     list_select_related = ["user"]
     readonly_fields = [
         "user",
@@ -50,6 +56,7 @@ class PersonAdmin(admin.ModelAdmin):
         "last_heartbeat",
         "logged_in_at",
         "idle_since",
+        "signed_out_reason",
     ]
 
     def has_delete_permission(self, request, obj=None):
@@ -100,3 +107,47 @@ class PersonAdmin(admin.ModelAdmin):
             password=form.cleaned_data["password"],
         )
         obj.pk, obj.user_id = created.pk, created.user_id
+
+    @admin.action(description="Sign selected people out now", permissions=["intervene"])
+    def sign_out_selected(self, request, queryset):
+        for person_id in queryset.order_by("id").values_list("id", flat=True):
+            self._sign_out(request, person_id)
+
+    def has_intervene_permission(self, request):
+        return request.user.has_perm("tasks.intervene")
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:object_id>/sign-out/",
+                self.admin_site.admin_view(self.sign_out_view),
+                name="personnel_person_sign_out",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_intervene": self.has_intervene_permission(request),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def sign_out_view(self, request, object_id: int):
+        change_url = reverse("admin:personnel_person_change", args=[object_id])
+        if request.method != "POST":
+            return HttpResponseRedirect(change_url)
+        if not self.has_intervene_permission(request):
+            raise PermissionDenied
+        self._sign_out(request, get_object_or_404(Person, pk=object_id).pk)
+        return HttpResponseRedirect(change_url)
+
+    def _sign_out(self, request, person_id: int) -> None:
+        try:
+            released = services.person_sign_out(actor=request.user, person_id=person_id)
+        except DomainError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        name = Person.objects.values_list("name", flat=True).get(pk=person_id)
+        note = f"; task {released[0]} is back in the queue" if released else ""
+        self.message_user(request, f"{name} is signed out{note}.", messages.SUCCESS)

@@ -47,3 +47,18 @@ def retry_transaction(func):
                 time.sleep(delay)
 
     return wrapper
+
+
+def db_now():
+    """The database's clock, as an aware UTC datetime (one clock for every deadline)."""
+    from datetime import UTC, datetime
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "mysql":
+            cursor.execute("SELECT UTC_TIMESTAMP(6)")
+        else:
+            cursor.execute("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")
+        (value,) = cursor.fetchone()
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC)

@@ -19,6 +19,8 @@ env = environ.Env(
     QC_ASSIGN_BATCH_SIZE=(int, 500),
     QC_MAX_BULK_TASKS=(int, 10_000),
     QC_MAX_IMPORT_ROWS=(int, 50_000),
+    QC_METRICS_TOKEN=(str, ""),
+    QC_METRICS_ALLOWED_NETWORKS=(list, []),
     QC_DB_LOCK_WAIT_TIMEOUT=(int, 5),
     LOG_LEVEL=(str, "INFO"),
 )
@@ -185,6 +187,11 @@ QC_ASSIGNER_INTERVAL = env("QC_ASSIGNER_INTERVAL")
 QC_ASSIGN_BATCH_SIZE = env("QC_ASSIGN_BATCH_SIZE")
 QC_MAX_BULK_TASKS = env("QC_MAX_BULK_TASKS")
 QC_MAX_IMPORT_ROWS = env("QC_MAX_IMPORT_ROWS")
+# /metrics answers a `Authorization: Bearer <QC_METRICS_TOKEN>` scrape, a client in
+# QC_METRICS_ALLOWED_NETWORKS (only for scrapes that reach gunicorn directly: behind a proxy
+# on the same host every client looks like 127.0.0.1), or a signed-in supervisor.
+QC_METRICS_TOKEN = env("QC_METRICS_TOKEN")
+QC_METRICS_ALLOWED_NETWORKS = env("QC_METRICS_ALLOWED_NETWORKS")
 
 LOGGING = {
     "version": 1,

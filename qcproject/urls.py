@@ -6,6 +6,7 @@ from rest_framework.authtoken.views import obtain_auth_token
 from personnel.api import PersonnelViewSet
 from qcproject.api import OptionalSlashRouter
 from tasks.api import TasksViewSet
+from tasks.metrics import metrics
 
 from .views import healthz
 
@@ -17,6 +18,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     re_path(r"^auth/token/?$", obtain_auth_token, name="auth-token"),
     re_path(r"^healthz/?$", healthz, name="healthz"),
+    re_path(r"^metrics/?$", metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api-auth/", include("rest_framework.urls")),

@@ -1,0 +1,116 @@
+"""`/metrics` in Prometheus text format, read from the database at scrape time.
+
+Every web worker and assigner writes its effects to the database, so reading the figures
+there gives one consistent answer whichever worker serves the scrape; prometheus_client
+does the exposition. Counters are totals over the tables (they only grow: rows are never
+deleted); gauges are the current state.
+"""
+
+import ipaddress
+import secrets
+
+from django.conf import settings
+from django.db.models import Count
+from django.http import HttpResponse, HttpResponseForbidden
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from qcproject.db import db_now
+
+from . import selectors
+from .models import AssignerInstance, Assignment, EndReason
+
+
+class QCCollector:
+    def collect(self):
+        now = db_now()
+        queue = selectors.queue_stats(now=now)
+        yield GaugeMetricFamily("qc_queue_pending", "Tasks waiting.", value=queue.pending)
+        yield GaugeMetricFamily(
+            "qc_queue_in_progress", "Tasks in progress.", value=queue.in_progress
+        )
+        yield GaugeMetricFamily(
+            "qc_queue_oldest_pending_age_seconds",
+            "Age of the oldest pending task (0 when none waits).",
+            value=queue.oldest_pending_age.total_seconds() if queue.oldest_pending_age else 0,
+        )
+        people = selectors.people_counts()
+        family = GaugeMetricFamily("qc_people", "QC personnel by state.", labels=["state"])
+        for state in ("working", "idle", "signed_out"):
+            family.add_metric([state], people[state])
+        yield family
+
+        yield CounterMetricFamily(
+            "qc_assignments", "Tasks given to people.", value=Assignment.objects.count()
+        )
+        ended = dict(
+            Assignment.objects.exclude(end_reason="")
+            .values_list("end_reason")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        yield CounterMetricFamily(
+            "qc_completions", "Tasks completed.", value=ended.get(EndReason.COMPLETED, 0)
+        )
+        family = CounterMetricFamily(
+            "qc_releases", "Assignments ended without completion, by reason.", labels=["reason"]
+        )
+        for reason in EndReason.values:
+            if reason != EndReason.COMPLETED:
+                family.add_metric([reason], ended.get(reason, 0))
+        yield family
+
+        duration = GaugeMetricFamily(
+            "qc_assigner_cycle_duration_seconds",
+            "How long the assigner's last cycle took.",
+            labels=["instance"],
+        )
+        last = GaugeMetricFamily(
+            "qc_assigner_last_success_timestamp_seconds",
+            "When the assigner last finished a cycle (Unix time).",
+            labels=["instance"],
+        )
+        cycles = CounterMetricFamily(
+            "qc_assigner_cycles", "Cycles the assigner finished.", labels=["instance"]
+        )
+        for instance in AssignerInstance.objects.order_by("name"):
+            duration.add_metric([instance.name], instance.last_cycle_seconds)
+            if instance.last_cycle_at:
+                last.add_metric([instance.name], instance.last_cycle_at.timestamp())
+            cycles.add_metric([instance.name], instance.cycles)
+        yield duration
+        yield last
+        yield cycles
+
+
+def metrics_allowed(request) -> bool:
+    """A bearer token (QC_METRICS_TOKEN), else an allowed client address, else a supervisor."""
+    token = settings.QC_METRICS_TOKEN
+    header = request.headers.get("Authorization", "")
+    if token and header.startswith("Bearer "):
+        return secrets.compare_digest(header.removeprefix("Bearer ").strip(), token)
+    try:
+        client = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        client = None
+    if client is not None and any(
+        client in ipaddress.ip_network(net, strict=False)
+        for net in settings.QC_METRICS_ALLOWED_NETWORKS
+    ):
+        return True
+    return request.user.is_authenticated and request.user.has_perm("tasks.view_dashboard")
+
+
+@never_cache
+@require_safe
+def metrics(request):
+    if not metrics_allowed(request):
+        return HttpResponseForbidden(
+            "Metrics are for monitoring: send the QC_METRICS_TOKEN bearer token.\n",
+            content_type="text/plain",
+        )
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(QCCollector())
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

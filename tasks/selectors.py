@@ -1,0 +1,228 @@
+"""Reads for the supervisor dashboard and the metrics page.
+
+Every query is bounded by an index: open tasks through `qc_tasks_queue`, signed-in people
+through `qc_personnel_stale`, and the flow over a window through the timestamp indexes, so
+a long history of completed tasks costs nothing here. Ages are measured against the
+database's clock.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db.models import Count, OuterRef, Subquery
+
+from personnel.models import Person
+from qcproject.db import db_now
+
+from .models import AssignerInstance, Assignment, EndReason, Task, TaskStatus
+
+WINDOWS = {
+    "hour": ("Last hour", timedelta(hours=1)),
+    "today": ("Today", None),  # since midnight UTC
+    "week": ("Last 7 days", timedelta(days=7)),
+}
+# Percentiles are taken over the latest this many events in the window.
+PERCENTILE_SAMPLE = 10_000
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-th percentile (0–100) by linear interpolation between closest ranks."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+@dataclass
+class QueueStats:
+    pending: int
+    in_progress: int
+    oldest_pending_age: timedelta | None
+
+
+def queue_stats(*, now: datetime) -> QueueStats:
+    counts = dict(
+        Task.objects.filter(status__in=[TaskStatus.PENDING, TaskStatus.IN_PROGRESS])
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    oldest = Task.objects.pending().values_list("created_at", flat=True).first()
+    return QueueStats(
+        pending=counts.get(TaskStatus.PENDING, 0),
+        in_progress=counts.get(TaskStatus.IN_PROGRESS, 0),
+        oldest_pending_age=(now - oldest) if oldest else None,
+    )
+
+
+@dataclass
+class PersonRow:
+    id: int
+    name: str
+    task_id: int | None
+    task_description: str | None
+    time_on_task: timedelta | None
+    since_heartbeat: timedelta | None
+    completed_today: int
+
+
+@dataclass
+class PeopleStats:
+    working: int
+    idle: int
+    signed_out: int
+    rows: list[PersonRow] = field(default_factory=list)
+
+
+def people_counts() -> dict[str, int]:
+    """How many people are working, idle (signed in, no task) and signed out."""
+    counts = {
+        (logged_in, busy): n
+        for logged_in, busy, n in Person.objects.values_list("is_logged_in", "is_busy")
+        .annotate(n=Count("id"))
+        .order_by()
+    }
+    return {
+        "working": counts.get((True, True), 0),
+        "idle": counts.get((True, False), 0),
+        "signed_out": sum(n for (logged_in, _), n in counts.items() if not logged_in),
+    }
+
+
+def people_stats(*, now: datetime) -> PeopleStats:
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    current = Task.objects.filter(in_progress_person=OuterRef("pk"))
+    done_today = (
+        Assignment.objects.filter(person=OuterRef("pk"), completed_at__gte=today)
+        .order_by()
+        .values("person")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    people = (
+        Person.objects.logged_in()
+        .annotate(
+            task_id=Subquery(current.values("id")[:1]),
+            task_description=Subquery(current.values("description")[:1]),
+            task_since=Subquery(
+                Assignment.objects.filter(open_person=OuterRef("pk")).values("assigned_at")[:1]
+            ),
+            completed_today=Subquery(done_today),
+        )
+        .order_by("name", "id")
+    )
+    rows = [
+        PersonRow(
+            id=p.pk,
+            name=p.name,
+            task_id=p.task_id,
+            task_description=p.task_description,
+            time_on_task=(now - p.task_since) if p.task_since else None,
+            since_heartbeat=(now - p.last_heartbeat) if p.last_heartbeat else None,
+            completed_today=p.completed_today or 0,
+        )
+        for p in people
+    ]
+    return PeopleStats(**people_counts(), rows=rows)
+
+
+@dataclass
+class FlowStats:
+    since: datetime
+    created: int
+    assigned: int
+    completed: int
+    released: dict[str, int]
+    wait_median: float | None
+    wait_p90: float | None
+    handle_median: float | None
+    handle_p90: float | None
+    wait_sample: int
+    handle_sample: int
+
+
+def window_start(window: str, *, now: datetime) -> datetime:
+    label, span = WINDOWS[window]
+    if span is None:
+        return now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return now - span
+
+
+def flow_stats(*, since: datetime) -> FlowStats:
+    released_reasons = [r for r in EndReason.values if r != EndReason.COMPLETED]
+    released = dict(
+        Assignment.objects.filter(end_reason__in=released_reasons, ended_at__gte=since)
+        .values_list("end_reason")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    waits = [
+        (assigned - created).total_seconds()
+        for created, assigned in Task.objects.filter(first_assigned_at__gte=since)
+        .order_by("-first_assigned_at")
+        .values_list("created_at", "first_assigned_at")[:PERCENTILE_SAMPLE]
+    ]
+    handles = [
+        (completed - assigned).total_seconds()
+        for assigned, completed in Assignment.objects.filter(completed_at__gte=since)
+        .order_by("-completed_at")
+        .values_list("assigned_at", "completed_at")[:PERCENTILE_SAMPLE]
+    ]
+    return FlowStats(
+        since=since,
+        created=Task.objects.filter(created_at__gte=since).count(),
+        assigned=Assignment.objects.filter(assigned_at__gte=since).count(),
+        completed=Assignment.objects.filter(completed_at__gte=since).count(),
+        released={reason: released.get(reason, 0) for reason in released_reasons},
+        wait_median=percentile(waits, 50),
+        wait_p90=percentile(waits, 90),
+        handle_median=percentile(handles, 50),
+        handle_p90=percentile(handles, 90),
+        wait_sample=len(waits),
+        handle_sample=len(handles),
+    )
+
+
+@dataclass
+class AssignerRow:
+    name: str
+    since_last_cycle: timedelta | None
+    last_cycle_seconds: float
+    cycles: int
+
+
+def assigner_stats(*, now: datetime) -> list[AssignerRow]:
+    return [
+        AssignerRow(
+            name=a.name,
+            since_last_cycle=(now - a.last_cycle_at) if a.last_cycle_at else None,
+            last_cycle_seconds=a.last_cycle_seconds,
+            cycles=a.cycles,
+        )
+        for a in AssignerInstance.objects.order_by("name")
+    ]
+
+
+@dataclass
+class Dashboard:
+    now: datetime
+    window: str
+    queue: QueueStats
+    people: PeopleStats
+    flow: FlowStats
+    assigners: list[AssignerRow]
+
+
+def dashboard_get(*, window: str = "hour") -> Dashboard:
+    now = db_now()
+    return Dashboard(
+        now=now,
+        window=window,
+        queue=queue_stats(now=now),
+        people=people_stats(now=now),
+        flow=flow_stats(since=window_start(window, now=now)),
+        assigners=assigner_stats(now=now),
+    )

@@ -1,0 +1,34 @@
+from datetime import timedelta
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def short_duration(value) -> str:
+    """A timedelta or seconds as people read it on a dashboard: 45 s, 3 min 05 s, 2 h 10 min."""
+    if value is None or value == "":
+        return "—"
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"
+
+
+@register.filter
+def end_reason_label(code: str) -> str:
+    from tasks.models import EndReason
+
+    try:
+        return EndReason(code).label
+    except ValueError:
+        return code
