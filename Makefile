@@ -55,6 +55,7 @@ run: $(INSTALLED)
 
 test: $(INSTALLED)
 	scripts/ensure-mariadb '$(TEST_DATABASE_URL)'
+	scripts/ensure-chromium
 	DEBUG=1 DATABASE_URL='$(TEST_DATABASE_URL)' $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(INSTALLED)

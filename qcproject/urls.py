@@ -7,6 +7,7 @@ from personnel.api import PersonnelViewSet
 from qcproject.api import OptionalSlashRouter
 from tasks.api import TasksViewSet
 from tasks.metrics import metrics
+from tasks.queue_size import QueueSizeView
 
 from .views import healthz
 
@@ -22,5 +23,10 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api-auth/", include("rest_framework.urls")),
+    # Not a router action: the permission matrix covers the router; this has its own tests.
+    re_path(r"^tasks/queue/size/?$", QueueSizeView.as_view(), name="tasks-queue-size"),
+    # The QC portal (`/`, `/portal/`); its sign-out ends the work session, then Django's.
+    path("", include("personnel.portal")),
+    path("accounts/", include("django.contrib.auth.urls")),
     path("", include(router.urls)),
 ]
