@@ -61,3 +61,33 @@ def api():
 def short_timeout():
     with override_settings(QC_HEARTBEAT_TIMEOUT=1):
         yield 1
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (never Playwright's own download).
+
+    Browser test modules set DJANGO_ALLOW_ASYNC_UNSAFE before importing Playwright: its
+    sync API runs an event loop in the test thread, which only drives the browser.
+    """
+    from playwright.sync_api import sync_playwright
+
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium package (make test does).")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()

@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 
 from qcproject.exceptions import DomainError
+from tasks.admin import back_to
 from tasks.models import Task
 
 from . import services
@@ -140,7 +141,7 @@ class PersonAdmin(admin.ModelAdmin):
         if not self.has_intervene_permission(request):
             raise PermissionDenied
         self._sign_out(request, get_object_or_404(Person, pk=object_id).pk)
-        return HttpResponseRedirect(change_url)
+        return back_to(request, change_url)
 
     def _sign_out(self, request, person_id: int) -> None:
         try:

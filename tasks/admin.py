@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from personnel.models import Person
 from qcproject.admin_mixins import ReadOnlyAdminMixin
@@ -27,6 +28,16 @@ IMPORT_SESSION_KEY = "qc_task_import"
 
 def can_intervene(request) -> bool:
     return request.user.has_perm("tasks.intervene")
+
+
+def back_to(request, default: str) -> HttpResponseRedirect:
+    """Redirect to the page the intervention came from (`next`, this site only)."""
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = default
+    return HttpResponseRedirect(target)
 
 
 def free_people():
@@ -212,7 +223,7 @@ class TaskAdmin(admin.ModelAdmin):
         change_url = reverse("admin:tasks_task_change", args=[object_id])
         if request.method != "POST":
             return HttpResponseRedirect(change_url)
-        if not can_intervene(request) or intervention not in TASK_INTERVENTIONS:
+        if not can_intervene(request):
             raise PermissionDenied
         task = get_object_or_404(Task, pk=object_id)
         kwargs = {}
@@ -220,10 +231,10 @@ class TaskAdmin(admin.ModelAdmin):
             person_id = request.POST.get("person", "")
             if not person_id.isdigit():
                 self.message_user(request, "Choose a free person to reassign to.", messages.ERROR)
-                return HttpResponseRedirect(change_url)
+                return back_to(request, change_url)
             kwargs["person_id"] = int(person_id)
         intervene_on_task(self, request, intervention, task.pk, **kwargs)
-        return HttpResponseRedirect(change_url)
+        return back_to(request, change_url)
 
     def import_view(self, request):
         if not request.user.has_perm("tasks.import_tasks"):

@@ -1,0 +1,105 @@
+"""The supervisor dashboard in a real browser (Debian's Chromium through Playwright).
+
+The screenshot for the README is written to `docs/screenshots/dashboard.png` only when
+UPDATE_SCREENSHOTS=1 is set, so an ordinary test run leaves the working tree clean.
+"""
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.db.models.functions import Now
+
+# Playwright's sync API runs an event loop in this thread; it only drives the browser.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+from playwright.sync_api import expect  # noqa: E402
+
+from personnel.models import Person  # noqa: E402
+from personnel.services import person_login  # noqa: E402
+from tasks.models import Assignment, AuditEvent, Task, TaskStatus  # noqa: E402
+from tasks.services import (  # noqa: E402
+    CycleResult,
+    assigner_register,
+    assigner_report,
+    task_complete,
+    task_create,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "dashboard.png"
+PEOPLE = ["Ada Lovelace", "Grace Hopper", "Alan Turing", "Katherine Johnson", "Edsger Dijkstra"]
+TASKS = [
+    "Inspect weld seams on frame batch F-2291",
+    "Verify wheel-hub bolt torque, lot H-0417",
+    "Check label print quality on carton run C-8812",
+    "Measure bore diameter of pump housings, lot B-3301",
+    "Leak-test valve assemblies from lot V-219",
+    "Inspect solder joints on PCB batch 4470",
+    "Measure paint film thickness on panel run P-552",
+    "Review first-article report for part 7731-A",
+]
+
+
+@pytest.fixture
+def shift(make_person, supervisor):
+    """A shift in progress: four people working, one signed out, a queue, some history."""
+    people = [make_person(name) for name in PEOPLE]
+    tasks = task_create(descriptions=TASKS)
+    Task.objects.filter(pk__in=[t.pk for t in tasks]).update(
+        created_at=Now() - timedelta(minutes=14)
+    )
+    for person in people[:4]:
+        person_login(person_id=person.pk)
+    for person in people[:3]:
+        Assignment.objects.filter(open_person=person.pk).update(
+            assigned_at=Now() - timedelta(minutes=6)
+        )
+        task_complete(
+            task_id=Task.objects.get(in_progress_person=person.pk).pk, person_id=person.pk
+        )
+    assigner_register(name="qc-app-1:4121")
+    assigner_report(name="qc-app-1:4121", seconds=0.012, result=CycleResult(assigned=4))
+    return people
+
+
+def sign_in(page, live_server):
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/tasks/task/dashboard/")
+    page.get_by_label("Username").fill("boss")
+    page.get_by_label("Password").fill("correct-horse-battery")
+    page.get_by_role("button", name="Log in").click()
+
+
+def test_dashboard_shows_the_shift_and_signs_a_person_out(browser, live_server, shift):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    context.set_default_timeout(5_000)
+    page = context.new_page()
+    try:
+        sign_in(page, live_server)
+        expect(page.get_by_role("heading", name="Supervisor dashboard")).to_be_visible()
+        expect(page.locator("#qc-pending")).to_have_text("1")
+        expect(page.locator("#qc-in-progress")).to_have_text("4")
+        expect(page.locator("#qc-working")).to_have_text("4")
+        expect(page.locator("#qc-signed-out")).to_have_text("1")
+        expect(page.locator("#qc-completed")).to_have_text("3")
+        expect(page.locator("#qc-people-table")).to_contain_text("Ada Lovelace")
+        expect(page.get_by_text("qc-app-1:4121")).to_be_visible()
+        if os.environ.get("UPDATE_SCREENSHOTS"):
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+        page.get_by_role("button", name="Sign out Katherine Johnson").click()
+
+        expect(page.get_by_text("Katherine Johnson is signed out")).to_be_visible()
+        assert page.url.endswith("/admin/tasks/task/dashboard/")
+        expect(page.locator("#qc-working")).to_have_text("3")
+        expect(page.locator("#qc-pending")).to_have_text("2")
+        katherine = Person.objects.get(name="Katherine Johnson")
+        assert not katherine.is_logged_in
+        event = AuditEvent.objects.get()
+        assert (event.actor_username, event.person_id) == ("boss", katherine.pk)
+        assert Task.objects.filter(status=TaskStatus.PENDING).count() == 2
+    finally:
+        context.close()
