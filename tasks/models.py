@@ -165,6 +165,8 @@ class Assignment(models.Model):
             models.Index(fields=["assigned_at"], name="qc_assignments_assigned_at"),
             # The dashboard's flow: completions and releases (by reason) over a window.
             models.Index(fields=["completed_at"], name="qc_assignments_completed_at"),
+            # The dashboard's "completed today" per person, without reading their history.
+            models.Index(fields=["person", "completed_at"], name="qc_assignments_person_done"),
             models.Index(fields=["end_reason", "ended_at"], name="qc_assignments_ended"),
         ]
         constraints = [

@@ -10,6 +10,7 @@ from personnel.models import Person
 from personnel.services import person_list_with_tasks
 from qcproject.settings import _database
 from tasks.models import Task, TaskStatus
+from tasks.selectors import dashboard_get
 from tasks.services import assignment_cycle
 
 pytestmark = pytest.mark.django_db
@@ -112,3 +113,15 @@ def test_queue_page_and_status_use_indexes(history):
     for sql in _selects(queries):
         # Two statuses merge in a small sort of the open tasks only, never of the history.
         _assert_index_access(sql, allow_filesort=True)
+
+
+def test_dashboard_reads_through_indexes(history):
+    Task.objects.bulk_create([Task(description=f"p{i}") for i in range(3)])
+    assignment_cycle()
+    with CaptureQueriesContext(connection) as queries:
+        for window in ("hour", "today", "week"):
+            dashboard_get(window=window)
+    for sql in _selects(queries):
+        # qc_assigners holds one row per assigner process: a scan of it costs nothing.
+        if "qc_" in sql and "qc_assigners" not in sql:
+            _assert_index_access(sql, allow_filesort=True)
