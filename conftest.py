@@ -42,6 +42,16 @@ def make_person(db):
 
 
 @pytest.fixture
+def alice(make_person):
+    return make_person("Alice")
+
+
+@pytest.fixture
+def bob(make_person):
+    return make_person("Bob")
+
+
+@pytest.fixture
 def supervisor(db, django_user_model):
     """A staff user in the Supervisors group."""
     from tasks.roles import make_supervisor

@@ -19,7 +19,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from django.conf import settings as django_settings
 from django.db.models.functions import Now
 
 from personnel.models import Person
@@ -33,6 +32,8 @@ from tasks.services import task_create, task_release
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 from playwright.sync_api import expect  # noqa: E402
+
+from qcproject.testing import subprocess_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -77,7 +78,7 @@ def _assigner_process(log_path: Path, **env):
         proc = subprocess.Popen(
             [sys.executable, "manage.py", "run_assigner", "--interval", "0.5"],
             cwd=ROOT,
-            env={**_subprocess_env(), **env},
+            env={**subprocess_env(), **env},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -90,19 +91,6 @@ def _assigner_process(log_path: Path, **env):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-
-
-def _subprocess_env() -> dict:
-    """The environment for a process on the test database (as in test_run_assigner.py)."""
-    db = django_settings.DATABASES["default"]
-    env = dict(os.environ)
-    env["DATABASE_URL"] = (
-        f"mysql://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 3306}/"
-        f"{db['NAME']}"
-    )
-    env["DEBUG"] = "1"
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    return env
 
 
 # --- helpers ---

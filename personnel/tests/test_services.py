@@ -1,9 +1,8 @@
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import connection
 from django.db.models.functions import Now
 
 from personnel.models import Person
@@ -16,9 +15,10 @@ from personnel.services import (
     person_login,
     person_logout,
 )
+from qcproject.db import db_now
 from qcproject.exceptions import Conflict, NotFound
+from qcproject.testing import age_heartbeat, make_tasks
 from tasks.models import Assignment, AssignmentSource, EndReason, Task, TaskStatus
-from tasks.services import task_create
 from tasks.tests.invariants import (
     assert_db_refuses_second_open_assignment,
     assert_db_refuses_second_task_in_progress,
@@ -29,26 +29,6 @@ from tasks.tests.invariants import (
 pytestmark = pytest.mark.django_db
 
 UNKNOWN_ID = 987_654_321
-
-
-def db_now():
-    """The database's clock (the only clock the engine uses)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT NOW(6)")
-        return cursor.fetchone()[0].replace(tzinfo=UTC)
-
-
-def age_heartbeat(person, seconds):
-    """Move the person's last heartbeat `seconds` into the past, on the database's clock."""
-    Person.objects.filter(pk=person.pk).update(last_heartbeat=Now() - timedelta(seconds=seconds))
-
-
-def make_tasks(*descriptions):
-    """Pending tasks, oldest first (each a minute older than the next, on the DB clock)."""
-    tasks = task_create(descriptions=list(descriptions))
-    for age, task in enumerate(reversed(tasks), start=1):
-        Task.objects.filter(pk=task.pk).update(created_at=Now() - timedelta(minutes=age))
-    return [Task.objects.get(pk=t.pk) for t in tasks]
 
 
 # --- person_create ---

@@ -8,16 +8,6 @@ from tasks.services import task_create
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def alice(make_person):
-    return make_person("Alice")
-
-
-@pytest.fixture
-def bob(make_person):
-    return make_person("Bob")
-
-
 def test_supervisor_creates_one_task(api, supervisor):
     api.force_authenticate(supervisor)
     r = api.post("/tasks", {"description": "  Check batch 7  "}, format="json")

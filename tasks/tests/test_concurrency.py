@@ -8,12 +8,9 @@ import random
 import threading
 import time
 from collections import Counter
-from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models.functions import Now
 
 from personnel.models import Person
 from personnel.services import (
@@ -24,6 +21,7 @@ from personnel.services import (
     person_logout,
 )
 from qcproject.exceptions import Conflict
+from qcproject.testing import age_heartbeat, bulk_people
 from tasks.models import Assignment, AssignmentSource, EndReason, Task, TaskStatus
 from tasks.services import (
     CompleteResult,
@@ -67,18 +65,6 @@ def run_at_once(*calls, timeout=30):
     return outcomes
 
 
-def bulk_people(count, *, prefix="worker"):
-    """`count` signed-in, free, live people; made directly for speed."""
-    User = get_user_model()
-    users = User.objects.bulk_create(
-        [User(username=f"{prefix}{i}", password="!") for i in range(count)]
-    )
-    Person.objects.bulk_create([Person(user=u, name=u.username) for u in users])
-    people = Person.objects.filter(user__username__startswith=prefix)
-    people.update(is_logged_in=True, last_heartbeat=Now(), logged_in_at=Now(), idle_since=Now())
-    return list(people.order_by("id").values_list("id", flat=True))
-
-
 def add_pending_task(description):
     """A pending task, without task_create's on-commit offer to free people."""
     return Task.objects.create(description=description)
@@ -90,10 +76,6 @@ def give_task(person_id, description):
     person = person_login(person_id=person_id)
     assert person.current_task is not None and person.current_task.pk == task.pk
     return task
-
-
-def age_heartbeat(person_id, seconds):
-    Person.objects.filter(pk=person_id).update(last_heartbeat=Now() - timedelta(seconds=seconds))
 
 
 def test_three_assigners_and_completing_people_never_double_book():

@@ -23,16 +23,6 @@ from tasks.tests.invariants import assert_invariants
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def alice(make_person):
-    return make_person("Alice")
-
-
-@pytest.fixture
-def bob(make_person):
-    return make_person("Bob")
-
-
 def audit():
     return list(AuditEvent.objects.order_by("id").values_list("action", "actor_username"))
 

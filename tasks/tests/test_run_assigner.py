@@ -1,4 +1,3 @@
-import os
 import signal
 import subprocess
 import sys
@@ -8,13 +7,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import OperationalError, connection
 from django.db.models.functions import Now
 
 from personnel.models import Person
+from qcproject.testing import bulk_people, subprocess_env
 from tasks.management.commands.run_assigner import Command
 from tasks.models import Assignment, Task, TaskStatus
 from tasks.services import CycleResult
@@ -22,19 +20,9 @@ from tasks.services import CycleResult
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def make_free_people(n: int) -> list[int]:
-    User = get_user_model()
-    users = User.objects.bulk_create([User(username=f"free{i}") for i in range(n)])
-    if not users[0].pk:  # no RETURNING on this backend
-        users = list(User.objects.filter(username__startswith="free").order_by("id"))
-    Person.objects.bulk_create([Person(user=u, name=u.username) for u in users])
-    Person.objects.update(is_logged_in=True, last_heartbeat=Now(), idle_since=Now())
-    return list(Person.objects.values_list("id", flat=True))
-
-
 @pytest.mark.django_db
 def test_once_assigns_500_of_1000_tasks_to_500_free_people():
-    make_free_people(500)
+    bulk_people(500)
     Task.objects.bulk_create([Task(description=f"t{i}") for i in range(1000)])
     call_command("run_assigner", "--once")
     assert Task.objects.filter(status=TaskStatus.IN_PROGRESS).count() == 500
@@ -49,7 +37,7 @@ def test_once_assigns_500_of_1000_tasks_to_500_free_people():
 
 @pytest.mark.django_db
 def test_once_logs_what_it_did(caplog):
-    make_free_people(2)
+    bulk_people(2)
     Task.objects.bulk_create([Task(description="a")])
     with caplog.at_level("INFO", logger="tasks.assigner"):
         call_command("run_assigner", "--once")
@@ -113,27 +101,16 @@ def test_loop_stops_promptly_when_asked(monkeypatch):
     assert time.monotonic() - started < 1
 
 
-def _subprocess_env() -> dict:
-    db = settings.DATABASES["default"]
-    env = dict(os.environ)
-    env["DATABASE_URL"] = (
-        f"mysql://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 3306}/"
-        f"{db['NAME']}"
-    )
-    env["DEBUG"] = "1"
-    return env
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_real_process_assigns_then_stops_promptly_on_signal(sig):
     assert connection.vendor == "mysql"
-    make_free_people(3)
+    bulk_people(3)
     Task.objects.bulk_create([Task(description=f"t{i}") for i in range(3)])
     proc = subprocess.Popen(
         [sys.executable, "manage.py", "run_assigner", "--interval", "0.2"],
         cwd=ROOT,
-        env=_subprocess_env(),
+        env=subprocess_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

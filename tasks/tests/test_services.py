@@ -1,15 +1,15 @@
 import threading
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.db import connection
 from django.db.models.functions import Now
 from django.test import override_settings
 
 from personnel.models import Person
 from personnel.services import person_get, person_login, person_logout
+from qcproject.db import db_now
 from qcproject.exceptions import Conflict, DomainError, Forbidden, NotFound
+from qcproject.testing import age_heartbeat, bulk_people, bulk_tasks, make_tasks
 from tasks.models import Assignment, AssignmentSource, EndReason, Task, TaskStatus
 from tasks.services import (
     CycleResult,
@@ -34,29 +34,6 @@ pytestmark = pytest.mark.django_db
 UNKNOWN_ID = 987_654_321
 
 
-def db_now():
-    """The database's clock (the only clock the engine uses)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT NOW(6)")
-        return cursor.fetchone()[0].replace(tzinfo=UTC)
-
-
-def age_heartbeat(person, seconds):
-    """Move the person's last heartbeat `seconds` into the past, on the database's clock."""
-    Person.objects.filter(pk=person.pk).update(last_heartbeat=Now() - timedelta(seconds=seconds))
-
-
-def make_tasks(*descriptions):
-    """Pending tasks, oldest first (each a minute older than the next, on the DB clock).
-
-    task_create's on-commit offer never runs in a test that is rolled back, so they wait.
-    """
-    tasks = task_create(descriptions=list(descriptions))
-    for age, task in enumerate(reversed(tasks), start=1):
-        Task.objects.filter(pk=task.pk).update(created_at=Now() - timedelta(minutes=age))
-    return [Task.objects.get(pk=t.pk) for t in tasks]
-
-
 def signed_in(make_person, *, idle_for=0, name=None):
     """A signed-in, free person, idle for `idle_for` seconds (on the database's clock)."""
     person = make_person(name)
@@ -75,23 +52,6 @@ def holding(make_person, task=None):
     if task is not None:
         assert result.current_task.pk == task.pk
     return result, Task.objects.get(pk=result.current_task.pk)
-
-
-def bulk_people(count, *, prefix="bulk"):
-    """`count` signed-in, free, live people, idle in id order; made directly for speed."""
-    User = get_user_model()
-    users = User.objects.bulk_create(
-        [User(username=f"{prefix}{i}", password="!") for i in range(count)]
-    )
-    Person.objects.bulk_create([Person(user=u, name=u.username) for u in users])
-    people = Person.objects.filter(user__username__startswith=prefix)
-    people.update(is_logged_in=True, last_heartbeat=Now(), logged_in_at=Now(), idle_since=Now())
-    return list(people.order_by("id").values_list("id", flat=True))
-
-
-def bulk_tasks(count):
-    Task.objects.bulk_create([Task(description=f"bulk task {i}") for i in range(count)])
-    return list(Task.objects.order_by("created_at", "id").values_list("id", flat=True))
 
 
 # --- task_create ---

@@ -23,16 +23,6 @@ def admin_client(client, supervisor):
     return client
 
 
-@pytest.fixture
-def alice(make_person):
-    return make_person("Alice")
-
-
-@pytest.fixture
-def bob(make_person):
-    return make_person("Bob")
-
-
 # --- permissions ---
 
 
