@@ -43,8 +43,9 @@ def portal(request):
     person = services.person_get(person_id=person.pk)
     # When the current task was handed over: the page counts the time spent on it from here.
     assigned_at = (
-        Assignment.objects.open()
-        .filter(person=person.pk)
+        # Through the unique `open_person`: `open().filter(person=…)` reads every past
+        # assignment of the person (thousands, after a year) to find the open one.
+        Assignment.objects.filter(open_person=person.pk)
         .values_list("assigned_at", flat=True)
         .first()
     )

@@ -157,11 +157,20 @@ def _heartbeat_refused(person_id: int) -> str:
 
 
 def person_get(*, person_id: int) -> Person:
-    """The person with `current_task` set (their in-progress task or None)."""
+    """The person with `current_task` set (their in-progress task or None).
+
+    One query while the person has a task (the usual answer to a heartbeat, sign-in or
+    complete): the task, found through the unique `in_progress_person`, with its assignee.
+    """
+    task = Task.objects.select_related("assigned_to").filter(in_progress_person=person_id).first()
+    if task is not None:
+        person = task.assigned_to
+        person.current_task = task
+        return person
     person = Person.objects.filter(pk=person_id).first()
     if person is None:
         raise NotFound(f"Person {person_id} does not exist.")
-    person.current_task = Task.objects.filter(in_progress_person=person.pk).first()
+    person.current_task = None
     return person
 
 
