@@ -64,3 +64,17 @@ lint: $(INSTALLED)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles
+
+# make bench: the performance benchmark (bench/run.py, not part of the tests), on databases
+# of its own (qc_bench, qc_bench_h1k, qc_bench_h1m: created, then dropped) on the MariaDB of
+# BENCH_DATABASE_URL. Prints the table, writes bench-results.json; about 10-15 minutes.
+# BENCH_ARGS passes options, e.g. BENCH_ARGS='--repeat 3 --cases burn-down,heartbeat'.
+BENCH_DATABASE_URL ?= mysql://root:@127.0.0.1:3306/qc_bench
+BENCH_ARGS ?=
+
+.PHONY: bench
+bench: $(INSTALLED)
+	scripts/ensure-mariadb '$(BENCH_DATABASE_URL)'
+	bench/ensure-wrk
+	$(BIN)/python -m bench.run --database-url '$(BENCH_DATABASE_URL)' \
+		--json bench-results.json $(BENCH_ARGS)

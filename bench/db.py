@@ -1,0 +1,228 @@
+"""The benchmark's own databases: created, migrated and filled here, with SQL where it is
+faster than the ORM. Nothing here touches a database the benchmark did not create."""
+
+import binascii
+import functools
+import os
+from urllib.parse import unquote, urlsplit
+
+import MySQLdb
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection, connections
+
+
+def server_params(url: str) -> dict:
+    u = urlsplit(url)
+    return {
+        "host": u.hostname or "127.0.0.1",
+        "port": u.port or 3306,
+        "user": unquote(u.username or "root"),
+        "password": unquote(u.password or ""),
+    }
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def recreate(url: str, name: str) -> None:
+    """Drop and create database `name` on the server of `url`, then migrate it."""
+    p = server_params(url)
+    conn = MySQLdb.connect(host=p["host"], port=p["port"], user=p["user"], passwd=p["password"])
+    try:
+        cur = conn.cursor()
+        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    finally:
+        conn.close()
+    use(name)
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def drop(url: str, name: str) -> None:
+    p = server_params(url)
+    conn = MySQLdb.connect(host=p["host"], port=p["port"], user=p["user"], passwd=p["password"])
+    try:
+        conn.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+    finally:
+        conn.close()
+
+
+def use(name: str) -> None:
+    """Point Django's default connection at database `name` (reconnects on next use)."""
+    conn = connections["default"]
+    conn.close()
+    conn.settings_dict["NAME"] = name
+    columns.cache_clear()
+
+
+def current() -> str:
+    return connections["default"].settings_dict["NAME"]
+
+
+def raw_connection():
+    """A MySQLdb connection to the current database, set up like Django's (READ COMMITTED,
+    UTC), in manual-commit mode: for the raw-SQL baselines."""
+    s = connections["default"].settings_dict
+    conn = MySQLdb.connect(
+        host=s["HOST"] or "127.0.0.1",
+        port=int(s["PORT"] or 3306),
+        user=s["USER"],
+        passwd=s["PASSWORD"],
+        db=s["NAME"],
+        charset="utf8mb4",
+        init_command=s["OPTIONS"]["init_command"],
+    )
+    conn.cursor().execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+    conn.autocommit(False)
+    return conn
+
+
+def execute(sql: str, params=None) -> int:
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.rowcount
+
+
+def fetchall(sql: str, params=None) -> list[tuple]:
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        return list(cur.fetchall())
+
+
+def scalar(sql: str, params=None):
+    rows = fetchall(sql, params)
+    return rows[0][0] if rows else None
+
+
+@functools.cache
+def columns(table: str) -> frozenset[str]:
+    return frozenset(
+        r[0]
+        for r in fetchall(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = DATABASE() AND table_name = %s",
+            [table],
+        )
+    )
+
+
+def server_version() -> str:
+    return scalar("SELECT VERSION()")
+
+
+# --- fixtures ---
+
+
+@functools.cache
+def _password_hash() -> str:
+    # One hash for all benchmark users: PBKDF2 at full strength costs ~0.3 s each.
+    from django.contrib.auth.hashers import make_password
+
+    return make_password("bench-password-not-secret")
+
+
+def make_people(n: int, *, prefix: str = "qc") -> list[dict]:
+    """Create `n` QC persons, each with a user and an API token. Returns
+    [{"id", "user_id", "token"}] in id order."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from personnel.models import Person
+
+    User = get_user_model()
+    hashed = _password_hash()
+    users = User.objects.bulk_create(
+        [User(username=f"{prefix}{i:05d}", password=hashed) for i in range(n)], batch_size=1000
+    )
+    if users[0].pk is None:  # a backend that returns no ids
+        users = list(User.objects.filter(username__startswith=prefix).order_by("id"))
+    people = Person.objects.bulk_create(
+        [Person(user=u, name=f"Bench person {u.username}") for u in users], batch_size=1000
+    )
+    tokens = Token.objects.bulk_create(
+        [Token(key=binascii.hexlify(os.urandom(20)).decode(), user=u) for u in users],
+        batch_size=1000,
+    )
+    return [
+        {"id": p.pk, "user_id": u.pk, "token": t.key}
+        for p, u, t in zip(people, users, tokens, strict=True)
+    ]
+
+
+def make_supervisor(username: str = "bench-supervisor") -> dict:
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    user = get_user_model().objects.create(
+        username=username, password=_password_hash(), is_staff=True
+    )
+    try:  # a supervisor as the product makes one: staff, in the Supervisors group
+        from tasks.roles import make_supervisor as product_make_supervisor
+    except ImportError:  # before roles existed, staff was enough
+        pass
+    else:
+        product_make_supervisor(user)
+    return {"user_id": user.pk, "token": Token.objects.create(user=user).key}
+
+
+def reset_work(*, signed_in: list[int], pending: int, keep_completed: bool = False) -> None:
+    """Everyone signed out and every open task gone; then `signed_in` people signed in,
+    live and free (longest idle first in id order), and `pending` tasks waiting, all created
+    at one instant as by one bulk `POST /tasks`."""
+    if keep_completed:
+        execute(
+            "DELETE a FROM qc_assignments a JOIN qc_tasks t ON t.id = a.task_id"
+            " WHERE t.status <> 'COMPLETED'"
+        )
+        execute("DELETE FROM qc_tasks WHERE status <> 'COMPLETED'")
+    else:
+        for table in ("qc_audit_events", "qc_assignments", "qc_tasks"):
+            if columns(table):
+                execute(f"DELETE FROM {table}")
+    execute(
+        "UPDATE qc_personnel SET is_logged_in = 0, is_busy = 0, last_heartbeat = NULL,"
+        " logged_in_at = NULL, idle_since = NULL"
+    )
+    sign_in(signed_in)
+    add_pending(pending)
+
+
+def sign_in(person_ids: list[int]) -> None:
+    for chunk in _chunks(person_ids, 5000):
+        execute(
+            "UPDATE qc_personnel SET is_logged_in = 1, is_busy = 0, last_heartbeat = NOW(6),"
+            " logged_in_at = NOW(6), idle_since = NOW(6) - INTERVAL (1000000 - id) MICROSECOND,"
+            " signed_out_reason = ''"
+            f" WHERE id IN ({','.join(['%s'] * len(chunk))})",
+            chunk,
+        )
+
+
+def add_pending(n: int, *, description: str = "bench task") -> None:
+    if n > 0:
+        execute(
+            "INSERT INTO qc_tasks (description, status, created_at)"
+            f" SELECT CONCAT(%s, ' ', seq), 'PENDING', NOW(6) FROM seq_1_to_{int(n)}",
+            [description],
+        )
+
+
+def refresh_heartbeats() -> None:
+    execute("UPDATE qc_personnel SET last_heartbeat = NOW(6) WHERE is_logged_in = 1")
+
+
+def analyze() -> None:
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE TABLE qc_tasks, qc_personnel, qc_assignments")
+        cur.fetchall()
+
+
+def _chunks(items, size):
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def batch_size() -> int:
+    return settings.QC_ASSIGN_BATCH_SIZE
