@@ -2,15 +2,14 @@
 
 Every web worker and assigner writes its effects to the database, so reading the figures
 there gives one consistent answer whichever worker serves the scrape; prometheus_client
-does the exposition. Counters are totals over the tables (they only grow: rows are never
-deleted); gauges are the current state.
+does the exposition. Counters come from `qc_counters` (exact totals kept by the services in
+the same transactions); gauges are the current state, read through indexes.
 """
 
 import ipaddress
 import secrets
 
 from django.conf import settings
-from django.db.models import Count
 from django.http import HttpResponse, HttpResponseForbidden
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
@@ -19,8 +18,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from qcproject.db import db_now
 
-from . import selectors
-from .models import AssignerInstance, Assignment, EndReason
+from . import counters, selectors
+from .models import AssignerInstance, AssignmentSource, EndReason
 
 
 class QCCollector:
@@ -42,24 +41,22 @@ class QCCollector:
             family.add_metric([state], people[state])
         yield family
 
-        yield CounterMetricFamily(
-            "qc_assignments", "Tasks given to people.", value=Assignment.objects.count()
+        totals = counters.totals()
+        family = CounterMetricFamily(
+            "qc_assignments", "Tasks given to people, by how.", labels=["source"]
         )
-        ended = dict(
-            Assignment.objects.exclude(end_reason="")
-            .values_list("end_reason")
-            .annotate(n=Count("id"))
-            .order_by()
-        )
+        for source in AssignmentSource.values:
+            family.add_metric([source], totals.get(f"assignments:{source}", 0))
+        yield family
         yield CounterMetricFamily(
-            "qc_completions", "Tasks completed.", value=ended.get(EndReason.COMPLETED, 0)
+            "qc_completions", "Tasks completed.", value=totals.get("completions", 0)
         )
         family = CounterMetricFamily(
             "qc_releases", "Assignments ended without completion, by reason.", labels=["reason"]
         )
         for reason in EndReason.values:
             if reason != EndReason.COMPLETED:
-                family.add_metric([reason], ended.get(reason, 0))
+                family.add_metric([reason], totals.get(f"releases:{reason}", 0))
         yield family
 
         duration = GaugeMetricFamily(

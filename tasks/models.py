@@ -241,3 +241,27 @@ class AssignerInstance(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class Counter(models.Model):
+    """Running totals for the metrics page (assignments, completions, releases by reason).
+
+    Incremented inside the transaction that does the counted thing, so a total is exact and
+    rolls back with it. Each total is spread over SHARDS rows, so concurrent transactions
+    rarely wait for the same row; a total is the sum of its shards.
+    """
+
+    SHARDS = 16
+
+    name = models.CharField(max_length=64)
+    shard = models.PositiveSmallIntegerField()
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "qc_counters"
+        constraints = [
+            models.UniqueConstraint(fields=["name", "shard"], name="qc_counters_name_shard")
+        ]
+
+    def __str__(self):
+        return f"{self.name}[{self.shard}] = {self.value}"

@@ -23,6 +23,7 @@ from qcproject.db import retry_transaction
 from qcproject.exceptions import Conflict, DomainError, Forbidden, NotFound
 from qcproject.faults import fault_point
 
+from . import counters
 from .models import (
     AssignerInstance,
     Assignment,
@@ -49,6 +50,7 @@ def _assign_pairs(pairs: list[tuple[int, int]], *, source: str) -> None:
     task_ids = [task_id for _, task_id in pairs]
     Person.objects.filter(pk__in=person_ids).update(is_busy=True, idle_since=None)
     _insert_open_assignments(pairs, source=source)
+    counters.count(f"assignments:{source}", len(pairs))
     # Each task goes to the person of its new open assignment (the unique `open_task`
     # index): one statement for the batch, with no per-pair CASE for Django to build.
     Task.objects.filter(pk__in=task_ids).update(
@@ -63,7 +65,8 @@ def _assign_pairs(pairs: list[tuple[int, int]], *, source: str) -> None:
 def _insert_open_assignments(pairs: list[tuple[int, int]], *, source: str) -> None:
     """Open one assignment per (person, task) pair: one multi-row INSERT.
 
-    The engine's only raw SQL, for its hottest statement. `bulk_create` builds a model
+    Raw SQL for the engine's hottest statement (the other raw SQL is in `counters`).
+    `bulk_create` builds a model
     instance per row and reads back the id, `assigned_at` and both generated columns of
     every row (INSERT ... RETURNING); for a batch of 500 that Python work took longer
     than the database took for the whole batch (`make bench`, burn-down case).
@@ -111,6 +114,7 @@ def _release_tasks(person_ids: list[int], *, reason: str) -> list[int]:
     if task_ids:
         Task.objects.filter(pk__in=task_ids).update(status=TaskStatus.PENDING, assigned_to=None)
         Assignment.objects.filter(open_task__in=task_ids).update(ended_at=Now(), end_reason=reason)
+        counters.count(f"releases:{reason}", len(task_ids))
     return task_ids
 
 
@@ -286,6 +290,7 @@ def task_complete(*, task_id: int, person_id: int | None = None) -> CompleteResu
                 completed_at=Now(), ended_at=Now(), end_reason=EndReason.COMPLETED
             )
             assert closed == 1, "an in-progress task has exactly one open assignment"
+            counters.count("completions")
             task.status = TaskStatus.COMPLETED
             # The person's own complete is a sign of life; a supervisor's is not, and a
             # holder whose session expired gets no next task (the sweep will sign them out).

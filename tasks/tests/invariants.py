@@ -249,3 +249,23 @@ def count_rows() -> dict:
         ),
         "open": Assignment.objects.open().count(),
     }
+
+
+def assert_counters_match() -> None:
+    """The metrics' running totals (qc_counters) agree with the assignment rows."""
+    from tasks.counters import totals
+
+    have = totals()
+    by_source = dict(Assignment.objects.values_list("source").annotate(n=Count("id")).order_by())
+    for source in AssignmentSource.values:
+        assert have.get(f"assignments:{source}", 0) == by_source.get(source, 0), source
+    ended = dict(
+        Assignment.objects.exclude(end_reason="")
+        .values_list("end_reason")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    assert have.get("completions", 0) == ended.get(EndReason.COMPLETED, 0)
+    for reason in EndReason.values:
+        if reason != EndReason.COMPLETED:
+            assert have.get(f"releases:{reason}", 0) == ended.get(reason, 0), reason

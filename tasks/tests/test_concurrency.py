@@ -30,9 +30,21 @@ from tasks.services import (
     task_complete,
     task_create,
 )
-from tasks.tests.invariants import assert_invariants, assert_nobody_waits
+from tasks.tests.invariants import (
+    assert_counters_match,
+    assert_invariants,
+    assert_nobody_waits,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
+
+
+@pytest.fixture(autouse=True)
+def counters_agree_afterwards():
+    """Whatever a race did, the metrics' totals still agree with the rows."""
+    yield
+    assert_counters_match()
+
 
 ROUNDS = 30
 
@@ -159,6 +171,7 @@ def test_three_assigners_and_completing_people_never_double_book():
     sources = set(Assignment.objects.values_list("source", flat=True))
     assert {AssignmentSource.ASSIGNER, AssignmentSource.COMPLETE} <= sources
     assert_invariants(expected_tasks=total)
+    assert_counters_match()
     assignment_cycle()
     assert_nobody_waits()
 
