@@ -78,3 +78,14 @@ bench: $(INSTALLED)
 	bench/ensure-wrk
 	$(BIN)/python -m bench.run --database-url '$(BENCH_DATABASE_URL)' \
 		--json bench-results.json $(BENCH_ARGS)
+
+# make chaos: the reliability suite (chaos/, docs/reliability.md). It starts a MariaDB server
+# of its own (temporary data directory, free loopback port; never the server on 3306),
+# gunicorn, assigners and a few hundred simulated people, runs every fault scenario and
+# prints the table; about 10 minutes. CHAOS_ARGS passes options, e.g.
+# CHAOS_ARGS='--only mixed --keep'. The short variant runs inside `make test`.
+CHAOS_ARGS ?=
+
+.PHONY: chaos
+chaos: $(INSTALLED)
+	$(BIN)/python -m chaos $(CHAOS_ARGS)

@@ -1,5 +1,6 @@
+from django.http import QueryDict
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
@@ -123,7 +124,8 @@ class PersonnelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return Response(PersonSerializer(services.person_get(person_id=int(pk))).data)
 
     @extend_schema(responses={200: PersonSerializer(many=True)})
-    @action(detail=False, methods=["get"])
+    # Not paginated: the answer is the whole list, and the schema must say so.
+    @action(detail=False, methods=["get"], pagination_class=None)
     def status(self, request):
         """Signed-in personnel with their current tasks (supervisor)."""
         people = services.person_list_with_tasks(Person.objects.logged_in().order_by("name", "id"))
@@ -131,6 +133,32 @@ class PersonnelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
 
 def _validated(serializer_class, data, **kwargs):
+    """Validate a request body; return the validated data.
+
+    Stricter than DRF for JSON bodies: a field the serializer does not take (unknown or
+    read-only) and a number or boolean where a string is expected are errors (400), not
+    silently ignored or converted; a client that sends `"status": "COMPLETED"` hears of it.
+    """
     serializer = serializer_class(data=data, **kwargs)
     serializer.is_valid(raise_exception=True)
+    if not isinstance(data, QueryDict):  # HTML forms (browsable API) carry extra keys
+        many = kwargs.get("many", False)
+        fields = serializer_class().fields
+        errors = {}
+        for index, item in enumerate(data if many else [data]):
+            problems = _strict_problems(fields, item)
+            if problems:
+                errors[str(index)] = problems
+        if errors:
+            raise ValidationError(errors if many else errors["0"])
     return serializer.validated_data
+
+
+def _strict_problems(fields, item: dict) -> dict:
+    problems = {
+        name: ["Unknown field."] for name in item if name not in fields or fields[name].read_only
+    }
+    for name, field in fields.items():
+        if isinstance(field, serializers.CharField) and not isinstance(item.get(name, ""), str):
+            problems[name] = ["Not a valid string."]
+    return problems

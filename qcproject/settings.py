@@ -51,6 +51,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Oversized (413) and too deeply nested (400) JSON bodies, before anything reads them.
+    "qcproject.middleware.RequestBodyGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -61,6 +63,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "qcproject.urls"
+# Room for a bulk `POST /tasks` of QC_MAX_BULK_TASKS tasks with ordinary descriptions;
+# bigger JSON bodies get 413 (qcproject.middleware). The admin's file import streams to disk.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
 # The seed's paths have no trailing slash; the router accepts both forms itself.
 APPEND_SLASH = False
 
@@ -179,6 +184,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "PREPROCESSING_HOOKS": ["qcproject.api.schema_without_optional_slash"],
+    # The answers every operation can give besides its own (401, 403, 400, 413, 404, 503).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "qcproject.api.schema_common_responses",
+    ],
 }
 
 # The engine's knobs.

@@ -494,12 +494,19 @@ def assignment_assign_batch(
     """
     limit = limit or settings.QC_ASSIGN_BATCH_SIZE
     with transaction.atomic():
+        # Lock no more people than there are tasks for (an unlocked, bounded look): every
+        # person row locked here makes that person's heartbeat, sign-in and sign-out wait
+        # for this transaction, which is long if this process stalls (found by the chaos
+        # suite's SIGSTOP fault: a frozen assigner held every free person and starved the web).
+        waiting = len(Task.objects.pending().values_list("id", flat=True)[:limit])
+        if not waiting:
+            return []
         # Person rows first: prevents two assigners from giving one person two tasks.
         person_ids = list(
             Person.objects.free()
             .filter(last_heartbeat__gte=heartbeat_cutoff())
             .select_for_update(skip_locked=True)
-            .values_list("id", flat=True)[:limit]
+            .values_list("id", flat=True)[:waiting]
         )
         if not person_ids:
             return []

@@ -1,4 +1,5 @@
-"""The permission matrix, built from the router so that a new endpoint cannot escape it."""
+"""The permission matrix, built from the URL configuration so that a new endpoint cannot
+escape it: the router's endpoints in MATRIX, every other route in OTHER_ROUTES."""
 
 import pytest
 
@@ -81,3 +82,82 @@ def test_permission_matrix(api, make_person, supervisor, endpoint, role):
 @pytest.mark.parametrize("path", ["/healthz", "/api/schema/", "/api/docs/"])
 def test_public_pages_need_no_login(client, path):
     assert client.get(path).status_code == 200
+
+
+# --- every other route of the URL configuration ---------------------------------------------
+
+# A route of the URL configuration that the router does not serve (as Django's resolver
+# spells it, prefixes joined) -> (method, path, expected status per role). Nothing in these
+# paths names a person, so "other" and "self" are both just a QC person here. They sign in
+# with a session: these are pages as much as API endpoints.
+OTHER_ROUTES = {
+    # An empty body is bad credentials, whoever asks.
+    "^auth/token/?$": ("post", "/auth/token", (400, 400, 400, 400)),
+    "^healthz/?$": ("get", "/healthz", (200, 200, 200, 200)),
+    # Asked from an address outside QC_METRICS_ALLOWED_NETWORKS, without the bearer token.
+    "^metrics/?$": ("get", "/metrics", (403, 403, 403, 200)),
+    "api/schema/": ("get", "/api/schema/", (200, 200, 200, 200)),
+    "api/docs/": ("get", "/api/docs/", (200, 200, 200, 200)),
+    "api-auth/login/": ("get", "/api-auth/login/", (200, 200, 200, 200)),
+    "api-auth/logout/": ("post", "/api-auth/logout/", (302, 302, 302, 302)),
+    "^tasks/queue/size/?$": ("get", "/tasks/queue/size", (401, 200, 200, 200)),
+    "": ("get", "/", (302, 200, 200, 200)),
+    "^portal/?$": ("get", "/portal", (302, 200, 200, 200)),
+    "accounts/logout/": ("post", "/accounts/logout/", (302, 302, 302, 302)),
+    "accounts/login/": ("get", "/accounts/login/", (200, 200, 200, 200)),
+    "accounts/password_change/": ("get", "/accounts/password_change/", (302, 200, 200, 200)),
+    "accounts/password_change/done/": (
+        "get",
+        "/accounts/password_change/done/",
+        (302, 200, 200, 200),
+    ),
+    "accounts/password_reset/": ("get", "/accounts/password_reset/", (200, 200, 200, 200)),
+    "accounts/password_reset/done/": (
+        "get",
+        "/accounts/password_reset/done/",
+        (200, 200, 200, 200),
+    ),
+    "accounts/reset/<uidb64>/<token>/": (
+        "get",
+        "/accounts/reset/MQ/not-a-token/",
+        (200, 200, 200, 200),
+    ),
+    "accounts/reset/done/": ("get", "/accounts/reset/done/", (200, 200, 200, 200)),
+}
+
+# Route prefixes outside the matrix, and why.
+EXEMPT_PREFIXES = {
+    "admin/": "Django's admin: staff only, page by page; see tasks/tests/test_admin.py",
+}
+
+
+def url_routes(patterns=None, prefix=""):
+    """Every leaf route of the URL configuration: (route, served by the router)."""
+    from django.urls import URLResolver, get_resolver
+
+    routed = {id(p) for p in router.urls}
+    for pattern in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(pattern, URLResolver):
+            yield from url_routes(pattern.url_patterns, prefix + str(pattern.pattern))
+        else:
+            yield prefix + str(pattern.pattern), id(pattern) in routed
+
+
+def test_matrix_covers_every_route_of_the_url_configuration():
+    """A new route anywhere (not only in the router) must be added to a matrix."""
+    unrouted = {route for route, routed in url_routes() if not routed}
+    exempt = {r for r in unrouted if r.startswith(tuple(EXEMPT_PREFIXES))}
+    assert unrouted - exempt == set(OTHER_ROUTES)
+    assert {route for route, routed in url_routes() if routed}, "the router serves nothing?"
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("route", sorted(OTHER_ROUTES))
+def test_other_routes_matrix(api, make_person, supervisor, route, role):
+    me, other = make_person("Me"), make_person("Other")
+    actor = {"anonymous": None, "other": other.user, "self": me.user, "supervisor": supervisor}
+    if actor[role] is not None:
+        api.force_login(actor[role])
+    method, path, expected = OTHER_ROUTES[route]
+    response = getattr(api, method)(path, REMOTE_ADDR="203.0.113.7")
+    assert response.status_code == expected[ROLES.index(role)]

@@ -1,0 +1,234 @@
+"""Invariants I1–I5 (docs: mysql-assignment-pitfalls.md), checked in SQL against the tables,
+and the accounting of every task the clients created.
+
+Each check returns a list of human-readable violations (empty when it holds). The live
+checks (`snapshot_i1`, `idle_while_waiting`) read one consistent snapshot, so they can run
+while the engine is under load.
+"""
+
+from collections import Counter
+
+# I1: no task in progress for two people, no person with two, `is_busy` agrees with tasks.
+I1_QUERIES = {
+    "person with two tasks in progress": """
+        SELECT assigned_to_id, COUNT(*) FROM qc_tasks WHERE status = 'IN_PROGRESS'
+        GROUP BY assigned_to_id HAVING COUNT(*) > 1""",
+    "task with two open assignments": """
+        SELECT task_id, COUNT(*) FROM qc_assignments WHERE ended_at IS NULL
+        GROUP BY task_id HAVING COUNT(*) > 1""",
+    "person with two open assignments": """
+        SELECT person_id, COUNT(*) FROM qc_assignments WHERE ended_at IS NULL
+        GROUP BY person_id HAVING COUNT(*) > 1""",
+    "is_busy disagrees with the tasks in progress": """
+        SELECT p.id, p.is_busy, t.id FROM qc_personnel p
+        LEFT JOIN qc_tasks t ON t.assigned_to_id = p.id AND t.status = 'IN_PROGRESS'
+        WHERE p.is_busy <> (t.id IS NOT NULL)""",
+    "signed out but holding a task": """
+        SELECT p.id FROM qc_personnel p JOIN qc_tasks t
+          ON t.assigned_to_id = p.id AND t.status = 'IN_PROGRESS'
+        WHERE p.is_logged_in = 0""",
+    "task in progress without its open assignment": """
+        SELECT t.id, t.assigned_to_id, a.person_id FROM qc_tasks t
+        LEFT JOIN qc_assignments a ON a.task_id = t.id AND a.ended_at IS NULL
+        WHERE t.status = 'IN_PROGRESS' AND (a.id IS NULL OR a.person_id <> t.assigned_to_id)""",
+    "open assignment of a task not in progress": """
+        SELECT a.id, a.task_id, t.status FROM qc_assignments a JOIN qc_tasks t ON t.id = a.task_id
+        WHERE a.ended_at IS NULL AND t.status <> 'IN_PROGRESS'""",
+}
+
+# I4: every assignment row starts once, ends at most once with its reason, and fits its
+# task's history (and its person's): no overlap, nothing after the completion.
+I4_QUERIES = {
+    "assignment ended without a reason, or a reason without an end": """
+        SELECT id FROM qc_assignments
+        WHERE (ended_at IS NULL) <> (end_reason = '')""",
+    "completed_at without a COMPLETED end, or different from ended_at": """
+        SELECT id FROM qc_assignments
+        WHERE (completed_at IS NOT NULL) <> (end_reason = 'COMPLETED')
+           OR (completed_at IS NOT NULL AND completed_at <> ended_at)""",
+    "assignment ends before it starts": """
+        SELECT id FROM qc_assignments WHERE ended_at < assigned_at""",
+    "unknown source or end reason": """
+        SELECT id, source, end_reason FROM qc_assignments
+        WHERE source NOT IN ('ASSIGNER', 'LOGIN', 'COMPLETE', 'NEW_TASK', 'SUPERVISOR')
+           OR end_reason NOT IN ('', 'COMPLETED', 'LOGOUT', 'STALE', 'SIGNED_OUT', 'RELEASED',
+                                 'REASSIGNED', 'CANCELLED')""",
+    "a task's assignments overlap (or one stays open under a later one)": """
+        SELECT id, task_id FROM (
+          SELECT id, task_id, assigned_at,
+                 LAG(id) OVER w AS prev_id, LAG(ended_at) OVER w AS prev_end
+          FROM qc_assignments WINDOW w AS (PARTITION BY task_id ORDER BY id)) x
+        WHERE prev_id IS NOT NULL AND (prev_end IS NULL OR prev_end > assigned_at)""",
+    "a person's assignments overlap": """
+        SELECT id, person_id FROM (
+          SELECT id, person_id, assigned_at,
+                 LAG(id) OVER w AS prev_id, LAG(ended_at) OVER w AS prev_end
+          FROM qc_assignments WINDOW w AS (PARTITION BY person_id ORDER BY id)) x
+        WHERE prev_id IS NOT NULL AND (prev_end IS NULL OR prev_end > assigned_at)""",
+    "a task completed more than once": """
+        SELECT task_id, COUNT(*) FROM qc_assignments WHERE end_reason = 'COMPLETED'
+        GROUP BY task_id HAVING COUNT(*) > 1""",
+    "a completed task assigned again after its completion": """
+        SELECT a.task_id, a.id FROM qc_assignments a JOIN qc_assignments c
+          ON c.task_id = a.task_id AND c.end_reason = 'COMPLETED' AND a.id > c.id""",
+    "COMPLETED task without its completion, or completed by someone else": """
+        SELECT t.id, t.assigned_to_id, c.person_id FROM qc_tasks t
+        LEFT JOIN qc_assignments c ON c.task_id = t.id AND c.end_reason = 'COMPLETED'
+        WHERE t.status = 'COMPLETED' AND (c.id IS NULL OR c.person_id <> t.assigned_to_id)""",
+    "completion of a task that is not COMPLETED": """
+        SELECT t.id, t.status FROM qc_tasks t JOIN qc_assignments c
+          ON c.task_id = t.id AND c.end_reason = 'COMPLETED'
+        WHERE t.status <> 'COMPLETED'""",
+    "PENDING task with an assignee": """
+        SELECT id FROM qc_tasks WHERE status = 'PENDING' AND assigned_to_id IS NOT NULL""",
+    "a task first assigned before it was created": """
+        SELECT t.id FROM qc_tasks t JOIN qc_assignments a ON a.task_id = t.id
+        WHERE a.assigned_at < t.created_at""",
+}
+
+
+def _run(cursor, queries: dict, prefix: str) -> list[str]:
+    found = []
+    for name, sql in queries.items():
+        cursor.execute(sql)
+        rows = cursor.fetchmany(5)
+        if rows:
+            found.append(f"{prefix} {name}: {list(rows)}")
+    return found
+
+
+def snapshot_i1(conn) -> list[str]:
+    """I1 on one consistent snapshot: safe while the engine runs."""
+    cur = conn.cursor()
+    cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+    try:
+        return _run(cur, I1_QUERIES, "I1")
+    finally:
+        cur.execute("COMMIT")
+        cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+
+
+def idle_while_waiting(conn, *, timeout: float, interval: float, slack: float) -> list[str]:
+    """I2 once load stops: no task waits while a live, free person has been idle longer than
+    a cycle (plus slack). On the database's clock."""
+    cur = conn.cursor()
+    cur.execute(
+        """
+        SELECT p.id, TIMESTAMPDIFF(MICROSECOND, p.idle_since, NOW(6)) / 1e6
+        FROM qc_personnel p
+        WHERE p.is_logged_in = 1 AND p.is_busy = 0
+          AND p.last_heartbeat >= NOW(6) - INTERVAL %s SECOND
+          AND p.idle_since < NOW(6) - INTERVAL %s SECOND
+          AND EXISTS (SELECT 1 FROM qc_tasks WHERE status = 'PENDING')
+        LIMIT 5""",
+        (timeout, interval + slack),
+    )
+    rows = cur.fetchall()
+    return [f"I2 people idle for a cycle while tasks wait: {list(rows)}"] if rows else []
+
+
+def stale_holders(conn, *, timeout: float, interval: float, slack: float) -> list[str]:
+    """I3: no task stays in progress under a dead session longer than timeout + cycle +
+    slack, and no dead session stays signed in that long."""
+    cur = conn.cursor()
+    limit = timeout + interval + slack
+    cur.execute(
+        """
+        SELECT t.id, p.id FROM qc_tasks t JOIN qc_personnel p ON p.id = t.assigned_to_id
+        WHERE t.status = 'IN_PROGRESS' AND p.last_heartbeat < NOW(6) - INTERVAL %s SECOND
+        LIMIT 5""",
+        (limit,),
+    )
+    found = []
+    rows = cur.fetchall()
+    if rows:
+        found.append(f"I3 tasks held by sessions dead for over {limit:.1f}s: {list(rows)}")
+    cur.execute(
+        """SELECT id FROM qc_personnel
+           WHERE is_logged_in = 1 AND last_heartbeat < NOW(6) - INTERVAL %s SECOND LIMIT 5""",
+        (limit,),
+    )
+    rows = cur.fetchall()
+    if rows:
+        found.append(f"I3 sessions dead for over {limit:.1f}s still signed in: {list(rows)}")
+    return found
+
+
+def final_checks(conn) -> list[str]:
+    """I1 and I4 over the quiescent tables."""
+    cur = conn.cursor()
+    return _run(cur, I1_QUERIES, "I1") + _run(cur, I4_QUERIES, "I4")
+
+
+def accounting(conn, batches, completes) -> tuple[list[str], int, dict]:
+    """I3 and I5 against what the clients were told.
+
+    - every task is one the producers asked for, created once (no duplicate description);
+    - a create answered 201 is in the table, with the ids the answer gave;
+    - a create refused (4xx) left nothing behind; one with no clear answer (503, no answer)
+      left all of its tasks or none (a bulk is one transaction);
+    - I5: every complete answered 200 is the completion recorded for that task, by that
+      person;
+    - after the drain every task is COMPLETED: anything else is lost.
+
+    Returns (violations, lost tasks, figures).
+    """
+    cur = conn.cursor()
+    cur.execute("SELECT id, description, status FROM qc_tasks")
+    rows = cur.fetchall()
+    by_description: dict[str, list[tuple[int, str]]] = {}
+    for task_id, description, status in rows:
+        by_description.setdefault(description, []).append((task_id, status))
+    found: list[str] = []
+
+    duplicates = [d for d, tasks in by_description.items() if len(tasks) > 1]
+    if duplicates:
+        found.append(f"I3 tasks created twice: {duplicates[:5]}")
+    asked = set()
+    missing = []
+    for batch in batches:
+        asked.update(batch.descriptions)
+        present = [d for d in batch.descriptions if d in by_description]
+        if batch.outcome == "ok":
+            absent = [d for d in batch.descriptions if d not in by_description]
+            missing += absent
+            ids = sorted(t for d in batch.descriptions for t, _ in by_description.get(d, []))
+            if not absent and ids != sorted(batch.ids):
+                found.append(f"I3 create answered ids {batch.ids} but stored {ids}")
+        elif batch.outcome == "refused":
+            if present:
+                found.append(f"I3 refused create half-written: {present[:3]}")
+        elif present and len(present) != len(batch.descriptions):
+            found.append(f"I3 bulk create partly stored ({len(present)}/{len(batch.descriptions)})")
+    if missing:
+        found.append(f"I3 tasks acknowledged (201) but not stored: {missing[:5]}")
+    phantoms = [d for d in by_description if d not in asked]
+    if phantoms:
+        found.append(f"I3 tasks nobody asked for: {phantoms[:5]}")
+
+    cur.execute("SELECT task_id, person_id FROM qc_assignments WHERE end_reason = 'COMPLETED'")
+    completed_by = dict(cur.fetchall())
+    wrong = [
+        (task, person, completed_by.get(task))
+        for task, person, status in completes
+        if status == 200 and completed_by.get(task) != person
+    ]
+    # A supervisor's complete is recorded against the holder; the clients here are people,
+    # who complete only for themselves, so the person in the answer must be the completer.
+    if wrong:
+        found.append(
+            f"I5 complete answered 200 but recorded otherwise (task, by, recorded): {wrong[:5]}"
+        )
+
+    statuses = Counter(status for _, _, status in rows)
+    open_tasks = statuses["PENDING"] + statuses["IN_PROGRESS"]
+    lost = open_tasks + len(missing)
+    if open_tasks:
+        found.append(f"I3 tasks still open after the drain: {open_tasks}")
+    figures = {
+        "tasks": len(rows),
+        "completed": statuses["COMPLETED"],
+        "unclear_creates": sum(1 for b in batches if b.outcome == "unknown"),
+    }
+    return found, lost, figures
