@@ -20,7 +20,7 @@ from qcproject.exceptions import DomainError
 from . import selectors, services
 from .importing import parse_import_file
 from .models import AssignerInstance, Assignment, AuditEvent, Task, TaskStatus
-from .serializers import MAX_DESCRIPTION_LENGTH
+from .services import MAX_DESCRIPTION_LENGTH
 
 IMPORT_PREVIEW_ROWS = 50
 IMPORT_SESSION_KEY = "qc_task_import"

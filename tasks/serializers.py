@@ -1,8 +1,7 @@
 from rest_framework import serializers
 
 from .models import Task
-
-MAX_DESCRIPTION_LENGTH = 10_000
+from .services import MAX_DESCRIPTION_LENGTH
 
 
 class TaskSerializer(serializers.ModelSerializer):

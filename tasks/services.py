@@ -37,6 +37,9 @@ from .models import (
 
 logger = logging.getLogger(__name__)
 
+# The longest task description anyone may write (API, admin, import).
+MAX_DESCRIPTION_LENGTH = 10_000
+
 
 # --- building blocks: run inside the caller's transaction, on rows the caller has locked ---
 
@@ -142,6 +145,8 @@ def _validate_descriptions(descriptions: list[str]) -> list[str]:
         raise DomainError(f"At most {settings.QC_MAX_BULK_TASKS} tasks at once.")
     if any(not d for d in cleaned):
         raise DomainError("A task description may not be blank.")
+    if any(len(d) > MAX_DESCRIPTION_LENGTH for d in cleaned):
+        raise DomainError(f"A description is longer than {MAX_DESCRIPTION_LENGTH} characters.")
     return cleaned
 
 
@@ -226,15 +231,14 @@ def task_import_validate(rows: list[ImportRow]) -> dict[int, list[str]]:
     """Per-row errors (line number → messages) of an import; empty when all rows are good."""
     errors: dict[int, list[str]] = {}
     seen: dict[str, int] = {}
-    max_description = 10_000
     if len(rows) > settings.QC_MAX_IMPORT_ROWS:
         errors[0] = [f"At most {settings.QC_MAX_IMPORT_ROWS} rows in one import."]
     for row in rows:
         problems = []
         if not row.description:
             problems.append("The description is blank.")
-        elif len(row.description) > max_description:
-            problems.append(f"The description is longer than {max_description} characters.")
+        elif len(row.description) > MAX_DESCRIPTION_LENGTH:
+            problems.append(f"The description is longer than {MAX_DESCRIPTION_LENGTH} characters.")
         if row.external_id:
             if len(row.external_id) > 255:
                 problems.append("The external id is longer than 255 characters.")
