@@ -111,7 +111,23 @@ def _endpoints(fixture) -> list[tuple[str, callable]]:
         found.append((f"GET {reverse('portal')} (QC portal)", get(person, reverse("portal"))))
     except NoReverseMatch:
         pass
+    try:
+        url = reverse("admin:tasks_dashboard")
+    except NoReverseMatch:
+        pass
+    else:
+        # The default window (the last hour) is what a supervisor keeps open all day.
+        found.append((f"GET {url} (supervisor dashboard)", get(browser, url)))
+        # The 7-day window counts the week's events (here: about 600,000 of the history),
+        # through indexes but in proportion to the window: measured, no goal.
+        found.append(
+            (f"GET {url}?window=week (dashboard, 7 days)", get(browser, url + "?window=week"))
+        )
     return found
+
+
+# Reads whose work grows with the window asked for, not with the age of the database.
+WINDOWED = ("?window=week",)
 
 
 def _dashboard_url_names() -> list[str]:
@@ -165,7 +181,10 @@ def explain(endpoints) -> list[dict]:
                 # of a small table (people, assigner instances) is shown, but costs the same
                 # at any age of the database.
                 history = str(r["table"]) in HISTORY_TABLES
-                scan = history and (whole or estimate > LIVE_ROWS_LIMIT)
+                # A windowed read ranges over the window's rows by design; only a whole-table
+                # read of history fails it.
+                windowed = name.split(" (")[0].endswith(WINDOWED)
+                scan = history and (whole or (estimate > LIVE_ROWS_LIMIT and not windowed))
                 plans.append(
                     {
                         "endpoint": name,
@@ -229,8 +248,12 @@ def run(ctx) -> list[Result]:
                 baseline=f"at {sizes[small]:,}",
                 baseline_runs=t[small],
                 ratio_runs=ratio,
-                goal="≤ 1.5×, index access",
-                met=median(ratio) <= 1.5 and not scans,
+                goal="index access"
+                if label.split(" (")[0].endswith(WINDOWED)
+                else "≤ 1.5×, index access",
+                met=not scans
+                if label.split(" (")[0].endswith(WINDOWED)
+                else median(ratio) <= 1.5 and not scans,
                 note="; ".join(f"full scan of {p['table']}" for p in scans),
                 extra={"explain": [p for p in plans if p["endpoint"] == label]},
             )
