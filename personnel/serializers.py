@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from tasks.serializers import TaskSerializer
+from tasks.serializers import TaskSerializer, datetime_representation, task_representation
 
 from .models import Person
 
@@ -14,6 +14,19 @@ class PersonSerializer(serializers.ModelSerializer):
         model = Person
         fields = ["id", "name", "is_logged_in", "is_busy", "last_heartbeat", "current_task"]
         read_only_fields = fields
+
+    def to_representation(self, person):
+        # Built by hand, as TaskSerializer's: this is the answer to every heartbeat and
+        # sign-in. Tests check it equals what the declared fields give.
+        task = person.current_task
+        return {
+            "id": person.pk,
+            "name": person.name,
+            "is_logged_in": person.is_logged_in,
+            "is_busy": person.is_busy,
+            "last_heartbeat": datetime_representation(person.last_heartbeat),
+            "current_task": None if task is None else task_representation(task),
+        }
 
 
 class PersonCreateSerializer(serializers.Serializer):

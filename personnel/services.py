@@ -10,8 +10,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models.functions import Now
 
+from qcproject import sql
 from qcproject.db import retry_transaction
 from qcproject.exceptions import Conflict, NotFound
 from tasks.models import AssignmentSource, AuditAction, EndReason, Task
@@ -62,8 +62,8 @@ def person_create(*, name: str, username: str, password: str) -> Person:
 
 
 def _lock_person(person_id: int) -> Person:
-    """Lock a person row (first in the lock order), annotated with `is_live`."""
-    person = Person.objects.with_liveness().select_for_update().filter(pk=person_id).first()
+    """Lock a person row (first in the lock order), with `is_live` set."""
+    person = sql.person_lock(person_id)
     if person is None:
         raise NotFound(f"Person {person_id} does not exist.")
     return person
@@ -84,16 +84,9 @@ def person_login(*, person_id: int) -> Person:
             _sign_out([person.pk], reason=EndReason.STALE)
             person.is_logged_in = person.is_busy = False
         if person.is_logged_in:
-            Person.objects.filter(pk=person.pk).update(last_heartbeat=Now())
+            sql.person_touch(person.pk)
         else:
-            Person.objects.filter(pk=person.pk).update(
-                is_logged_in=True,
-                is_busy=False,
-                last_heartbeat=Now(),
-                logged_in_at=Now(),
-                idle_since=Now(),
-                signed_out_reason="",
-            )
+            sql.person_start_session(person.pk)
         if not person.is_busy:
             _give_next_task(person.pk, source=AssignmentSource.LOGIN)
     return person_get(person_id=person_id)
@@ -129,8 +122,7 @@ def person_heartbeat(*, person_id: int) -> Person:
     never started, was ended, or expired; an expired session not yet swept is signed out
     here and now, so its task is back in the queue when the client hears of it.
     """
-    alive = Person.objects.live().filter(pk=person_id).update(last_heartbeat=Now())
-    if alive:
+    if sql.person_heartbeat(person_id):
         return person_get(person_id=person_id)
     if _heartbeat_refused(person_id) == EndReason.STALE:
         raise SessionExpired(
@@ -159,18 +151,12 @@ def _heartbeat_refused(person_id: int) -> str:
 def person_get(*, person_id: int) -> Person:
     """The person with `current_task` set (their in-progress task or None).
 
-    One query while the person has a task (the usual answer to a heartbeat, sign-in or
-    complete): the task, found through the unique `in_progress_person`, with its assignee.
+    One query (the answer to every heartbeat, sign-in and complete): the person and, through
+    the unique `in_progress_person`, their task. Raises NotFound for an unknown id.
     """
-    task = Task.objects.select_related("assigned_to").filter(in_progress_person=person_id).first()
-    if task is not None:
-        person = task.assigned_to
-        person.current_task = task
-        return person
-    person = Person.objects.filter(pk=person_id).first()
+    person = sql.person_with_task(person_id)
     if person is None:
         raise NotFound(f"Person {person_id} does not exist.")
-    person.current_task = None
     return person
 
 

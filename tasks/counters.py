@@ -8,8 +8,9 @@ opposite orders).
 
 import random
 
-from django.db import connection
-from django.db.models import F, Sum
+from django.db.models import Sum
+
+from qcproject import sql
 
 from .models import Counter
 
@@ -19,26 +20,9 @@ def count(name: str, n: int = 1) -> None:
     if n <= 0:
         return
     shard = random.randrange(Counter.SHARDS)
-    updated = Counter.objects.filter(name=name, shard=shard).update(value=F("value") + n)
-    if not updated:  # the first count of this name on this shard
-        _insert_or_add(name, shard, n)
-
-
-def _insert_or_add(name: str, shard: int, n: int) -> None:
-    # An upsert, so that two first counts of the same shard cannot both insert.
-    table = connection.ops.quote_name(Counter._meta.db_table)
-    if connection.vendor == "mysql":
-        sql = (
-            f"INSERT INTO {table} (name, shard, value) VALUES (%s, %s, %s) "
-            "ON DUPLICATE KEY UPDATE value = value + VALUES(value)"
-        )
-    else:
-        sql = (
-            f"INSERT INTO {table} (name, shard, value) VALUES (%s, %s, %s) "
-            "ON CONFLICT (name, shard) DO UPDATE SET value = value + excluded.value"
-        )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [name, shard, n])
+    # Raw SQL (`qcproject.sql`): every assignment, release and completion counts.
+    if not sql.counter_add(name, shard, n):  # the first count of this name on this shard
+        sql.counter_insert_or_add(name, shard, n)
 
 
 def totals() -> dict[str, int]:

@@ -3,6 +3,21 @@ from rest_framework import serializers
 from .models import Task
 from .services import MAX_DESCRIPTION_LENGTH
 
+# DRF's own formatting of a datetime (ISO 8601 in the current time zone, "Z" for UTC), for
+# the representations built by hand.
+datetime_representation = serializers.DateTimeField().to_representation
+
+
+def task_representation(task: Task) -> dict:
+    """What TaskSerializer gives for a task, built by hand (see its to_representation)."""
+    return {
+        "id": task.pk,
+        "description": task.description,
+        "status": task.status,
+        "created_at": datetime_representation(task.created_at),
+        "assigned_to_id": task.assigned_to_id,
+    }
+
 
 class TaskSerializer(serializers.ModelSerializer):
     assigned_to_id = serializers.IntegerField(read_only=True, allow_null=True)
@@ -11,6 +26,13 @@ class TaskSerializer(serializers.ModelSerializer):
         model = Task
         fields = ["id", "description", "status", "created_at", "assigned_to_id"]
         read_only_fields = fields
+
+    def to_representation(self, task):
+        # Built by hand: a task is in the answer to nearly every heartbeat, sign-in and
+        # complete, and a ModelSerializer builds its fields anew for every instance (about
+        # 0.4 ms of CPU on the 2-core machine, a tenth of a heartbeat). The declared fields
+        # still describe it (OpenAPI); tests check both give the same representation.
+        return task_representation(task)
 
 
 class TaskCreateSerializer(serializers.Serializer):
@@ -23,6 +45,13 @@ class TaskCompleteSerializer(TaskSerializer):
     class Meta(TaskSerializer.Meta):
         fields = [*TaskSerializer.Meta.fields, "next_task"]
         read_only_fields = fields
+
+    def to_representation(self, task):
+        following = task.next_task
+        return {
+            **task_representation(task),
+            "next_task": None if following is None else task_representation(following),
+        }
 
 
 class TaskReassignSerializer(serializers.Serializer):

@@ -15,10 +15,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, OuterRef, Subquery, Value
-from django.db.models.functions import Coalesce, Now
+from django.db.models import F, Value
+from django.db.models.functions import Now
 
 from personnel.models import Person, heartbeat_cutoff
+from qcproject import sql
 from qcproject.db import retry_transaction
 from qcproject.exceptions import Conflict, DomainError, Forbidden, NotFound
 from qcproject.faults import fault_point
@@ -45,42 +46,13 @@ MAX_DESCRIPTION_LENGTH = 10_000
 
 
 def _assign_pairs(pairs: list[tuple[int, int]], *, source: str) -> None:
-    """Give each (person, task) pair's task to its person: three set-based writes.
+    """Give each (person, task) pair's task to its person: three set-based writes
+    (`sql.assign_pairs`), counted.
 
     The caller holds the locks on every person row, then every task row, of `pairs`.
     """
-    person_ids = [person_id for person_id, _ in pairs]
-    task_ids = [task_id for _, task_id in pairs]
-    Person.objects.filter(pk__in=person_ids).update(is_busy=True, idle_since=None)
-    _insert_open_assignments(pairs, source=source)
+    sql.assign_pairs(pairs, source=source)
     counters.count(f"assignments:{source}", len(pairs))
-    # Each task goes to the person of its new open assignment (the unique `open_task`
-    # index): one statement for the batch, with no per-pair CASE for Django to build.
-    Task.objects.filter(pk__in=task_ids).update(
-        status=TaskStatus.IN_PROGRESS,
-        assigned_to_id=Subquery(
-            Assignment.objects.filter(open_task=OuterRef("pk")).values("person_id")
-        ),
-        first_assigned_at=Coalesce(F("first_assigned_at"), Now()),
-    )
-
-
-def _insert_open_assignments(pairs: list[tuple[int, int]], *, source: str) -> None:
-    """Open one assignment per (person, task) pair: one multi-row INSERT.
-
-    Raw SQL for the engine's hottest statement (the other raw SQL is in `counters`).
-    `bulk_create` builds a model
-    instance per row and reads back the id, `assigned_at` and both generated columns of
-    every row (INSERT ... RETURNING); for a batch of 500 that Python work took longer
-    than the database took for the whole batch (`make bench`, burn-down case).
-    """
-    table = connection.ops.quote_name(Assignment._meta.db_table)
-    rows = ", ".join(["(%s, %s, %s, '')"] * len(pairs))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (task_id, person_id, source, end_reason) VALUES {rows}",
-            [value for person_id, task_id in pairs for value in (task_id, person_id, source)],
-        )
 
 
 def _give_next_task(person_id: int, *, source: str, exclude: tuple[int, ...] = ()) -> Task | None:
@@ -90,8 +62,7 @@ def _give_next_task(person_id: int, *, source: str, exclude: tuple[int, ...] = (
     The caller holds the person's row lock. Locks the task with SKIP LOCKED, so a task that
     another transaction is taking is passed over instead of waited for.
     """
-    queue = Task.objects.pending().exclude(pk__in=exclude) if exclude else Task.objects.pending()
-    task = queue.select_for_update(skip_locked=True).first()
+    task = sql.task_lock_next_pending(exclude=exclude)
     if task is None:
         return None
     _assign_pairs([(person_id, task.pk)], source=source)

@@ -1,0 +1,382 @@
+"""The hot statements, in raw SQL, in one place.
+
+Why raw SQL: a heartbeat, a sign-in and a complete are each a handful of small statements
+by key, and on the deployment machine (2 cores) Django's ORM spends 0.6–1 ms of CPU
+building and compiling each one, against ~0.1 ms for a raw statement. Through the ORM a
+heartbeat cost the web server 6.5 ms of CPU, most of it building queries, and a sign-in
+12 ms; neither the 500-person shift start nor the heartbeat goal of `make bench` can be met
+that way (docs/benchmarks.md). Everything else stays with the ORM.
+
+What every statement here keeps to:
+- It runs on `django.db.connection`, inside the caller's transaction, and takes only the
+  locks the caller's lock order says (person rows, then task rows: tasks/services.py).
+- It is portable to both databases the project runs on: MySQL/MariaDB (production) and
+  SQLite (the quick start). The clock comes from the ORM's own compilation of `Now()` and
+  of the heartbeat cutoff, so staleness is decided by the database's clock exactly as in the
+  ORM's queries (`Person.objects.live()`); FOR UPDATE / SKIP LOCKED come from the
+  connection's features (SQLite has neither, and serialises writers instead).
+- Table and column names come from the models' `_meta`, and rows come back as model
+  instances through the ORM's own converters (booleans, aware datetimes), so callers see
+  the same objects a queryset would give them.
+"""
+
+import functools
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models.functions import Now
+from django.db.models.sql import Query
+from rest_framework.authtoken.models import Token
+
+from personnel.models import Person, heartbeat_cutoff
+from tasks.models import Assignment, Counter, Task, TaskStatus
+
+
+def _per_database(build):
+    """Build a statement's text once per database vendor (quoting and clock differ)."""
+    built = {}
+
+    @functools.wraps(build)
+    def get(*args):
+        key = (connection.vendor, *args)
+        if key not in built:
+            built[key] = build(*args)
+        return built[key]
+
+    return get
+
+
+def _q(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _table(model) -> str:
+    return _q(model._meta.db_table)
+
+
+def _col(model, field_name: str, alias: str | None = None) -> str:
+    column = _q(model._meta.get_field(field_name).column)
+    return f"{_q(alias)}.{column}" if alias else column
+
+
+@_per_database
+def _now() -> str:
+    """`Now()` as the ORM compiles it for this database."""
+    query = Query(Person)
+    sql, _ = query.get_compiler(connection=connection).compile(Now().resolve_expression(query))
+    return sql
+
+
+@_per_database
+def _cutoff_sql() -> str:
+    """`heartbeat_cutoff()` (now minus a duration) as the ORM compiles it for this
+    database; the duration is its one parameter, in microseconds."""
+    query = Query(Person)
+    compiler = query.get_compiler(connection=connection)
+    sql, params = compiler.compile(heartbeat_cutoff(1).resolve_expression(query))
+    assert params == [1_000_000], "the cutoff takes its duration as one parameter"
+    return sql
+
+
+def _cutoff_param(timeout: int | None) -> int:
+    seconds = settings.QC_HEARTBEAT_TIMEOUT if timeout is None else timeout
+    return seconds * 1_000_000
+
+
+def _for_update(*, skip_locked: bool = False) -> str:
+    if not connection.features.has_select_for_update:
+        return ""  # SQLite: the transaction holds the database's write lock already
+    return " " + connection.ops.for_update_sql(skip_locked=skip_locked)
+
+
+class _Columns:
+    """A model's concrete columns in a SELECT list, and the way back from a row to an
+    instance, with the converters the ORM's compiler would apply."""
+
+    def __init__(self, model, alias: str):
+        self.model = model
+        fields = model._meta.concrete_fields
+        self.sql = ", ".join(f"{_q(alias)}.{_q(f.column)}" for f in fields)
+        self.width = len(fields)
+        self.converters = []
+        for i, f in enumerate(fields):
+            col = f.get_col(alias)
+            chain = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+            if chain:
+                self.converters.append((i, col, chain))
+
+    def instance(self, row, start: int = 0):
+        """The instance in `row[start:start + width]`, or None when its key is NULL (the
+        missing side of a LEFT JOIN)."""
+        values = list(row[start : start + self.width])
+        if values[0] is None:
+            return None
+        for i, col, chain in self.converters:
+            for convert in chain:
+                values[i] = convert(values[i], col, connection)
+        return self.model.from_db(connection.alias, None, values)
+
+
+_columns = _per_database(_Columns)
+
+
+def _fetchone(sql: str, params: list):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def _execute(sql: str, params: list) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def _placeholders(values) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+# --- authentication: every API request ---
+
+
+@_per_database
+def _token_sql() -> str:
+    User = get_user_model()
+    user_pk = f"{_q('u')}.{_q(User._meta.pk.column)}"
+    return (
+        f"SELECT {_columns(Token, 't').sql}, {_columns(User, 'u').sql},"
+        f" {_columns(Person, 'p').sql}"
+        f" FROM {_table(Token)} {_q('t')}"
+        f" INNER JOIN {_table(User)} {_q('u')} ON {user_pk} = {_col(Token, 'user', 't')}"
+        f" LEFT OUTER JOIN {_table(Person)} {_q('p')} ON {_col(Person, 'user', 'p')} = {user_pk}"
+        f" WHERE {_col(Token, 'key', 't')} = %s"
+    )
+
+
+def token_with_user(key: str) -> Token | None:
+    """The API token `key` with its user, and the user's QC person (or None), in one query.
+
+    Sets the related caches as `select_related("user", "user__person")` would, so
+    `token.user.person` costs no further query.
+    """
+    row = _fetchone(_token_sql(), [key])
+    if row is None:
+        return None
+    token, user, person = (
+        _columns(Token, "t"),
+        _columns(get_user_model(), "u"),
+        _columns(Person, "p"),
+    )
+    token_obj = token.instance(row)
+    user_obj = user.instance(row, token.width)
+    person_obj = person.instance(row, token.width + user.width)
+    Token._meta.get_field("user").set_cached_value(token_obj, user_obj)
+    person_user = Person._meta.get_field("user")
+    person_user.remote_field.set_cached_value(user_obj, person_obj)
+    if person_obj is not None:
+        person_user.set_cached_value(person_obj, user_obj)
+    return token_obj
+
+
+# --- personnel ---
+
+
+@_per_database
+def _heartbeat_sql() -> str:
+    heartbeat = _col(Person, "last_heartbeat")
+    return (
+        f"UPDATE {_table(Person)} SET {heartbeat} = {_now()}"
+        f" WHERE {_col(Person, 'id')} = %s AND {_col(Person, 'is_logged_in')}"
+        f" AND {heartbeat} >= {_cutoff_sql()}"
+    )
+
+
+def person_heartbeat(person_id: int, *, timeout: int | None = None) -> bool:
+    """Refresh the heartbeat of a live session (signed in, heard from within the timeout).
+
+    False when there is no live session; the caller finds out why.
+    """
+    return bool(_execute(_heartbeat_sql(), [person_id, _cutoff_param(timeout)]))
+
+
+@_per_database
+def _person_with_task_sql() -> str:
+    return (
+        f"SELECT {_columns(Person, 'p').sql}, {_columns(Task, 't').sql}"
+        f" FROM {_table(Person)} {_q('p')} LEFT OUTER JOIN {_table(Task)} {_q('t')}"
+        f" ON {_col(Task, 'in_progress_person', 't')} = {_col(Person, 'id', 'p')}"
+        f" WHERE {_col(Person, 'id', 'p')} = %s"
+    )
+
+
+def person_with_task(person_id: int) -> Person | None:
+    """The person with `current_task` set (their in-progress task, or None), in one query
+    through the unique `in_progress_person`; None for an unknown id."""
+    row = _fetchone(_person_with_task_sql(), [person_id])
+    if row is None:
+        return None
+    person, task = _columns(Person, "p"), _columns(Task, "t")
+    found = person.instance(row)
+    found.current_task = task.instance(row, person.width)
+    if found.current_task is not None:
+        Task._meta.get_field("assigned_to").set_cached_value(found.current_task, found)
+    return found
+
+
+@_per_database
+def _person_lock_sql() -> str:
+    return (
+        f"SELECT {_columns(Person, 'p').sql}, ({_col(Person, 'is_logged_in', 'p')}"
+        f" AND {_col(Person, 'last_heartbeat', 'p')} >= {_cutoff_sql()})"
+        f" FROM {_table(Person)} {_q('p')} WHERE {_col(Person, 'id', 'p')} = %s" + _for_update()
+    )
+
+
+def person_lock(person_id: int, *, timeout: int | None = None) -> Person | None:
+    """Lock the person's row (FOR UPDATE) and return it with `is_live` set, as
+    `Person.objects.with_liveness().select_for_update()` would; None for an unknown id."""
+    row = _fetchone(_person_lock_sql(), [_cutoff_param(timeout), person_id])
+    if row is None:
+        return None
+    person = _columns(Person, "p")
+    found = person.instance(row)
+    found.is_live = bool(row[person.width])
+    return found
+
+
+@_per_database
+def _start_session_sql() -> str:
+    now = _now()
+    return (
+        f"UPDATE {_table(Person)} SET {_col(Person, 'is_logged_in')} = %s,"
+        f" {_col(Person, 'is_busy')} = %s, {_col(Person, 'last_heartbeat')} = {now},"
+        f" {_col(Person, 'logged_in_at')} = {now}, {_col(Person, 'idle_since')} = {now},"
+        f" {_col(Person, 'signed_out_reason')} = %s WHERE {_col(Person, 'id')} = %s"
+    )
+
+
+def person_start_session(person_id: int) -> None:
+    """Begin a work session: signed in, free, heard from now, idle since now."""
+    _execute(_start_session_sql(), [True, False, "", person_id])
+
+
+@_per_database
+def _touch_sql() -> str:
+    return (
+        f"UPDATE {_table(Person)} SET {_col(Person, 'last_heartbeat')} = {_now()}"
+        f" WHERE {_col(Person, 'id')} = %s"
+    )
+
+
+def person_touch(person_id: int) -> None:
+    """Record a sign of life of a session that goes on (a sign-in again, a complete)."""
+    _execute(_touch_sql(), [person_id])
+
+
+# --- the assignment engine ---
+
+
+@_per_database
+def _next_pending_sql(excluded: int) -> str:
+    not_in = f" AND {_col(Task, 'id', 't')} NOT IN ({_placeholders(range(excluded))})"
+    return (
+        f"SELECT {_columns(Task, 't').sql} FROM {_table(Task)} {_q('t')}"
+        f" WHERE {_col(Task, 'status', 't')} = %s{not_in if excluded else ''}"
+        f" ORDER BY {_col(Task, 'created_at', 't')}, {_col(Task, 'id', 't')} LIMIT 1"
+        + _for_update(skip_locked=True)
+    )
+
+
+def task_lock_next_pending(*, exclude: tuple[int, ...] = ()) -> Task | None:
+    """Lock the oldest pending task (other than `exclude`), passing over tasks another
+    transaction holds (SKIP LOCKED); through the index `qc_tasks_queue`."""
+    row = _fetchone(_next_pending_sql(len(exclude)), [TaskStatus.PENDING, *exclude])
+    return None if row is None else _columns(Task, "t").instance(row)
+
+
+def assign_pairs(pairs: list[tuple[int, int]], *, source: str) -> None:
+    """The writes of giving each (person, task) pair's task to its person: three statements
+    for any number of pairs. The caller holds the locks on all of those rows.
+
+    - the people are busy (and no longer idle);
+    - one open assignment per pair, in one multi-row INSERT: `bulk_create` would build an
+      instance per row and read back the id, `assigned_at` and both generated columns of
+      every row, and for a batch of 500 that Python work took longer than the database
+      took for the whole batch (`make bench`, burn-down case);
+    - each task goes to the person of its new open assignment (the unique `open_task`
+      index): one UPDATE for the batch, with no per-pair CASE.
+    """
+    person_ids = [person_id for person_id, _ in pairs]
+    task_ids = [task_id for _, task_id in pairs]
+    _execute(_busy_sql(len(pairs)), [True, *person_ids])
+    _execute(
+        _open_assignments_sql(len(pairs)),
+        [value for person_id, task_id in pairs for value in (task_id, person_id, source, "")],
+    )
+    _execute(_tasks_in_progress_sql(len(pairs)), [TaskStatus.IN_PROGRESS, *task_ids])
+
+
+# A batch has up to QC_ASSIGN_BATCH_SIZE pairs; the statements are cached per size.
+@_per_database
+def _busy_sql(n: int) -> str:
+    return (
+        f"UPDATE {_table(Person)} SET {_col(Person, 'is_busy')} = %s,"
+        f" {_col(Person, 'idle_since')} = NULL"
+        f" WHERE {_col(Person, 'id')} IN ({_placeholders(range(n))})"
+    )
+
+
+@_per_database
+def _open_assignments_sql(n: int) -> str:
+    columns = ", ".join(_col(Assignment, f) for f in ("task", "person", "source", "end_reason"))
+    return (
+        f"INSERT INTO {_table(Assignment)} ({columns}) VALUES {', '.join(['(%s, %s, %s, %s)'] * n)}"
+    )
+
+
+@_per_database
+def _tasks_in_progress_sql(n: int) -> str:
+    first_assigned = _col(Task, "first_assigned_at")
+    return (
+        f"UPDATE {_table(Task)} SET {_col(Task, 'status')} = %s,"
+        f" {_col(Task, 'assigned_to')} = (SELECT {_col(Assignment, 'person', 'a')}"
+        f" FROM {_table(Assignment)} {_q('a')}"
+        f" WHERE {_col(Assignment, 'open_task', 'a')} = {_table(Task)}.{_col(Task, 'id')}),"
+        f" {first_assigned} = COALESCE({first_assigned}, {_now()})"
+        f" WHERE {_col(Task, 'id')} IN ({_placeholders(range(n))})"
+    )
+
+
+# --- counters ---
+
+
+@_per_database
+def _counter_add_sql() -> str:
+    value = _col(Counter, "value")
+    return (
+        f"UPDATE {_table(Counter)} SET {value} = {value} + %s"
+        f" WHERE {_col(Counter, 'name')} = %s AND {_col(Counter, 'shard')} = %s"
+    )
+
+
+def counter_add(name: str, shard: int, n: int) -> bool:
+    """Add `n` to one shard of a running total; False when that shard row does not exist."""
+    return bool(_execute(_counter_add_sql(), [n, name, shard]))
+
+
+@_per_database
+def _counter_upsert_sql() -> str:
+    value = _col(Counter, "value")
+    keys = f"{_col(Counter, 'name')}, {_col(Counter, 'shard')}"
+    if connection.vendor == "mysql":
+        upsert = f"ON DUPLICATE KEY UPDATE {value} = {value} + VALUES({value})"
+    else:
+        upsert = f"ON CONFLICT ({keys}) DO UPDATE SET {value} = {value} + excluded.{value}"
+    return f"INSERT INTO {_table(Counter)} ({keys}, {value}) VALUES (%s, %s, %s) {upsert}"
+
+
+def counter_insert_or_add(name: str, shard: int, n: int) -> None:
+    """Create a shard row holding `n`, or add `n` if a concurrent first count created it:
+    an upsert, so two first counts of the same shard cannot both insert."""
+    _execute(_counter_upsert_sql(), [name, shard, n])

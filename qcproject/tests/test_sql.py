@@ -1,0 +1,200 @@
+"""The hand-written hot statements (`qcproject.sql`) against what the ORM gives for the same
+rows: the same instances, the same clock, the same locks."""
+
+import threading
+from datetime import UTC
+
+import pytest
+from django.db import connection, connections, transaction
+from django.db.utils import OperationalError
+from rest_framework.authtoken.models import Token
+
+from personnel.models import Person
+from qcproject import sql
+from qcproject.testing import age_heartbeat, make_tasks
+from tasks.models import Assignment, Counter, Task, TaskStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def _fields(instance) -> dict:
+    return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
+
+
+def _signed_in(person, *, busy_with=None):
+    sql.person_start_session(person.pk)
+    if busy_with is not None:
+        sql.assign_pairs([(person.pk, busy_with.pk)], source="LOGIN")
+    return Person.objects.get(pk=person.pk)
+
+
+# --- token_with_user ---
+
+
+def test_token_with_user_reads_token_user_and_person_in_one_query(alice, django_assert_num_queries):
+    key = Token.objects.create(user=alice.user).key
+
+    with django_assert_num_queries(1):
+        token = sql.token_with_user(key)
+        assert token.user.person.pk == alice.pk
+        assert token.user.person.user is token.user
+
+    assert _fields(token) == _fields(Token.objects.get(key=key))
+    assert _fields(token.user) == _fields(type(alice.user).objects.get(pk=alice.user.pk))
+    assert _fields(token.user.person) == _fields(Person.objects.get(pk=alice.pk))
+
+
+def test_token_of_a_user_without_person_caches_that_there_is_none(
+    supervisor, django_assert_num_queries
+):
+    key = Token.objects.create(user=supervisor).key
+
+    with django_assert_num_queries(1):
+        token = sql.token_with_user(key)
+        with pytest.raises(Person.DoesNotExist):
+            token.user.person  # noqa: B018 (the access is the test)
+
+
+def test_unknown_token_is_none():
+    assert sql.token_with_user("0" * 40) is None
+
+
+# --- person_with_task, person_lock, person_heartbeat ---
+
+
+def test_person_with_task_equals_the_orm_rows(alice, bob):
+    (task,) = make_tasks("check the welds")
+    _signed_in(alice, busy_with=task)
+
+    busy = sql.person_with_task(alice.pk)
+    free = sql.person_with_task(bob.pk)
+
+    assert _fields(busy) == _fields(Person.objects.get(pk=alice.pk))
+    assert _fields(busy.current_task) == _fields(Task.objects.get(pk=task.pk))
+    assert busy.current_task.assigned_to is busy
+    assert _fields(free) == _fields(Person.objects.get(pk=bob.pk))
+    assert free.current_task is None
+    assert sql.person_with_task(987_654_321) is None
+
+
+def test_rows_come_back_with_the_orm_types(alice):
+    person = sql.person_with_task(_signed_in(alice).pk)
+
+    assert person.is_logged_in is True and person.is_busy is False
+    assert person.last_heartbeat.tzinfo is not None
+    assert person.last_heartbeat.utcoffset() == UTC.utcoffset(None)
+
+
+def test_person_lock_tells_live_from_stale_and_signed_out(alice, bob, make_person):
+    carol = make_person("Carol")
+    _signed_in(alice)
+    _signed_in(bob)
+    age_heartbeat(bob, 3600)
+
+    with transaction.atomic():
+        assert sql.person_lock(alice.pk).is_live is True
+        assert sql.person_lock(bob.pk).is_live is False
+        assert sql.person_lock(carol.pk).is_live is False  # never signed in: NULL heartbeat
+        assert sql.person_lock(987_654_321) is None
+        # The same verdicts as the ORM's annotation.
+        orm = dict(Person.objects.with_liveness().values_list("id", "is_live"))
+        assert {pk: bool(live) for pk, live in orm.items()} == {
+            alice.pk: True,
+            bob.pk: False,
+            carol.pk: False,
+        }
+
+
+def test_heartbeat_refreshes_a_live_session_only(alice, bob, make_person):
+    carol = make_person("Carol")
+    _signed_in(alice)
+    _signed_in(bob)
+    age_heartbeat(alice, 30)
+    age_heartbeat(bob, 3600)
+    before = Person.objects.get(pk=alice.pk).last_heartbeat
+
+    assert sql.person_heartbeat(alice.pk) is True
+    assert sql.person_heartbeat(bob.pk) is False
+    assert sql.person_heartbeat(carol.pk) is False
+    assert sql.person_heartbeat(alice.pk, timeout=10) is True  # just refreshed
+    assert Person.objects.get(pk=alice.pk).last_heartbeat > before
+    assert list(Person.objects.live().values_list("id", flat=True)) == [alice.pk]
+
+
+# --- the assignment writes ---
+
+
+def test_next_pending_is_the_oldest_not_excluded(alice):
+    oldest, middle, newest = make_tasks("a", "b", "c")
+    Task.objects.filter(pk=middle.pk).update(status=TaskStatus.CANCELLED)
+
+    with transaction.atomic():
+        assert sql.task_lock_next_pending().pk == oldest.pk
+        assert sql.task_lock_next_pending(exclude=(oldest.pk,)).pk == newest.pk
+        assert sql.task_lock_next_pending(exclude=(oldest.pk, newest.pk)) is None
+
+
+def test_assign_pairs_writes_people_assignments_and_tasks(alice, bob):
+    first, second = make_tasks("a", "b")
+    _signed_in(alice)
+    _signed_in(bob)
+
+    with transaction.atomic():
+        sql.assign_pairs([(alice.pk, first.pk), (bob.pk, second.pk)], source="ASSIGNER")
+
+    for person, task in ((alice, first), (bob, second)):
+        person = Person.objects.get(pk=person.pk)
+        task = Task.objects.get(pk=task.pk)
+        assert person.is_busy and person.idle_since is None
+        assert task.status == TaskStatus.IN_PROGRESS and task.assigned_to_id == person.pk
+        assert task.first_assigned_at is not None
+        opened = Assignment.objects.get(open_task=task.pk)
+        assert (opened.person_id, opened.source, opened.end_reason) == (person.pk, "ASSIGNER", "")
+
+
+def test_counter_shards_add_up():
+    assert sql.counter_add("probe", 3, 5) is False  # no such shard row yet
+    sql.counter_insert_or_add("probe", 3, 5)
+    sql.counter_insert_or_add("probe", 3, 2)  # the row exists now: added, not inserted
+    assert sql.counter_add("probe", 3, 1) is True
+    assert Counter.objects.get(name="probe", shard=3).value == 8
+
+
+# --- locks: a second connection, in a thread ---
+
+
+def _from_other_connection(fn):
+    """Run fn on another connection (a thread) with a lock wait of 1 s; its result or error."""
+    outcome = {}
+
+    def run():
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
+            with transaction.atomic():
+                outcome["value"] = fn()
+        except OperationalError as exc:
+            outcome["error"] = exc.args[0]
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(10)
+    return outcome
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.concurrency
+def test_person_lock_holds_the_row_and_next_pending_skips_a_locked_task(make_person):
+    alice = make_person("Alice")
+    first, second = make_tasks("a", "b")
+    with transaction.atomic():
+        sql.person_lock(alice.pk)
+        assert sql.task_lock_next_pending().pk == first.pk
+
+        # Another transaction waits for the person (and times out) ...
+        assert _from_other_connection(lambda: sql.person_lock(alice.pk)) == {"error": 1205}
+        # ... and passes over the locked task to the next one.
+        taken = _from_other_connection(lambda: sql.task_lock_next_pending().pk)
+        assert taken == {"value": second.pk}
