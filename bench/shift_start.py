@@ -59,9 +59,9 @@ def run(ctx) -> list[Result]:
     with Gunicorn(ctx.env, ctx.workdir / "gunicorn-shift.log") as web:
         for rep in range(ctx.repeat):
             db.reset_work(signed_in=[], pending=PENDING)
-            asyncio.run(_warm(web.port, people, ctx.supervisor))
+            client.run(_warm(web.port, people, ctx.supervisor))
             started = time.monotonic()
-            outcomes = asyncio.run(_shift(web.port, people))
+            outcomes = client.run(_shift(web.port, people))
             elapsed = time.monotonic() - started
             errors = [o for o in outcomes if o["status"] != 200]
             if errors:

@@ -99,7 +99,7 @@ def run(ctx) -> list[Result]:
         for rep in range(ctx.repeat_long):
             # created → assigned
             db.reset_work(signed_in=[p["id"] for p in people], pending=0)
-            ids = asyncio.run(_create_tasks(web.port, token, SINGLE_TASKS, BULK_TASKS))
+            ids = client.run(_create_tasks(web.port, token, SINGLE_TASKS, BULK_TASKS))
             waits = _waits_ms(ids, timeout=15)
             waits_p99.append(percentile(waits, 99))
             waits_p50.append(percentile(waits, 50))
@@ -108,12 +108,12 @@ def run(ctx) -> list[Result]:
             workers = people[:WORKERS]
             db.reset_work(signed_in=[], pending=BACKLOG)
             # Everyone gets a task by signing in through the API, as a person would.
-            asyncio.run(_sign_in(web.port, workers))
+            client.run(_sign_in(web.port, workers))
             current = dict(
                 db.fetchall("SELECT assigned_to_id, id FROM qc_tasks WHERE status = 'IN_PROGRESS'")
             )
             started = time.monotonic()
-            results = asyncio.run(_complete_loop(web.port, workers, current, COMPLETES))
+            results = client.run(_complete_loop(web.port, workers, current, COMPLETES))
             elapsed = time.monotonic() - started
             bad = [r for r in results if r["status"] != 200]
             if bad:

@@ -1,3 +1,5 @@
+import functools
+
 from django.http import QueryDict
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -143,10 +145,10 @@ def _validated(serializer_class, data, **kwargs):
     serializer.is_valid(raise_exception=True)
     if not isinstance(data, QueryDict):  # HTML forms (browsable API) carry extra keys
         many = kwargs.get("many", False)
-        fields = serializer_class().fields
+        rules = _field_rules(serializer_class)
         errors = {}
         for index, item in enumerate(data if many else [data]):
-            problems = _strict_problems(fields, item)
+            problems = _strict_problems(rules, item)
             if problems:
                 errors[str(index)] = problems
         if errors:
@@ -154,11 +156,22 @@ def _validated(serializer_class, data, **kwargs):
     return serializer.validated_data
 
 
-def _strict_problems(fields, item: dict) -> dict:
-    problems = {
-        name: ["Unknown field."] for name in item if name not in fields or fields[name].read_only
-    }
-    for name, field in fields.items():
-        if isinstance(field, serializers.CharField) and not isinstance(item.get(name, ""), str):
+@functools.cache
+def _field_rules(serializer_class) -> tuple[frozenset[str], frozenset[str]]:
+    """The fields a body may carry, and the fields that must be strings (once per class:
+    building a serializer's fields costs more than validating a small body)."""
+    fields = serializer_class().fields
+    writable = frozenset(name for name, field in fields.items() if not field.read_only)
+    strings = frozenset(
+        name for name, field in fields.items() if isinstance(field, serializers.CharField)
+    )
+    return writable, strings
+
+
+def _strict_problems(rules, item: dict) -> dict:
+    writable, strings = rules
+    problems = {name: ["Unknown field."] for name in item if name not in writable}
+    for name in strings:
+        if not isinstance(item.get(name, ""), str):
             problems[name] = ["Not a valid string."]
     return problems

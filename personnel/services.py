@@ -133,6 +133,17 @@ def person_heartbeat(*, person_id: int) -> Person:
     )
 
 
+def person_heartbeat_with_token(*, person_id: int, token_key: str) -> Person | None:
+    """A heartbeat from the person's own client, authenticated by its API token, in one
+    statement: the session is refreshed only if the token is this person's (an active
+    user's) and the session is live. Returns the person, or None in every other case,
+    which the caller answers through the API's authentication, permissions and
+    `person_heartbeat` (401, 403, 404, 409, a supervisor acting for someone)."""
+    if sql.person_heartbeat_with_token(person_id, token_key):
+        return person_get(person_id=person_id)
+    return None
+
+
 @retry_transaction
 def _heartbeat_refused(person_id: int) -> str:
     """Sign out an expired session on the spot; return how the session ended ("" if never)."""

@@ -164,6 +164,8 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    # DRF's, with a shortcut for clients that ask for JSON or anything (most of them).
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "qcproject.negotiation.ContentNegotiation",
     "DEFAULT_PAGINATION_CLASS": "qcproject.api.QueuePagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "qcproject.api.exception_handler",

@@ -24,7 +24,7 @@ import functools
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models.functions import Now
 from django.db.models.sql import Query
 from rest_framework.authtoken.models import Token
@@ -33,13 +33,21 @@ from personnel.models import Person, heartbeat_cutoff
 from tasks.models import Assignment, Counter, Task, TaskStatus
 
 
+def _db():
+    """The default connection itself: looked up once per statement, not per attribute (each
+    look through `django.db.connection` costs a context-local lookup, microseconds here)."""
+    return connections[DEFAULT_DB_ALIAS]
+
+
 def _per_database(build):
-    """Build a statement's text once per database vendor (quoting and clock differ)."""
+    """Build a statement's text once per database vendor (quoting and clock differ). The
+    cached builder takes the connection first, `_statement_sql(db, *args)`; the building
+    itself runs on `connection`."""
     built = {}
 
     @functools.wraps(build)
-    def get(*args):
-        key = (connection.vendor, *args)
+    def get(db, *args):
+        key = (db.vendor, *args)
         if key not in built:
             built[key] = build(*args)
         return built[key]
@@ -106,7 +114,7 @@ class _Columns:
             if chain:
                 self.converters.append((i, col, chain))
 
-    def instance(self, row, start: int = 0):
+    def instance(self, db, row, start: int = 0):
         """The instance in `row[start:start + width]`, or None when its key is NULL (the
         missing side of a LEFT JOIN)."""
         values = list(row[start : start + self.width])
@@ -114,21 +122,21 @@ class _Columns:
             return None
         for i, col, chain in self.converters:
             for convert in chain:
-                values[i] = convert(values[i], col, connection)
-        return self.model.from_db(connection.alias, None, values)
+                values[i] = convert(values[i], col, db)
+        return self.model.from_db(db.alias, None, values)
 
 
 _columns = _per_database(_Columns)
 
 
-def _fetchone(sql: str, params: list):
-    with connection.cursor() as cursor:
+def _fetchone(db, sql: str, params: list):
+    with db.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
 
 
-def _execute(sql: str, params: list) -> int:
-    with connection.cursor() as cursor:
+def _execute(db, sql: str, params: list) -> int:
+    with db.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
 
@@ -140,13 +148,18 @@ def _placeholders(values) -> str:
 # --- authentication: every API request ---
 
 
+def _user_pk(alias: str) -> str:
+    User = get_user_model()
+    return f"{_q(alias)}.{_q(User._meta.pk.column)}"
+
+
 @_per_database
 def _token_sql() -> str:
     User = get_user_model()
-    user_pk = f"{_q('u')}.{_q(User._meta.pk.column)}"
+    user_pk = _user_pk("u")
     return (
-        f"SELECT {_columns(Token, 't').sql}, {_columns(User, 'u').sql},"
-        f" {_columns(Person, 'p').sql}"
+        f"SELECT {_columns(connection, Token, 't').sql}, {_columns(connection, User, 'u').sql},"
+        f" {_columns(connection, Person, 'p').sql}"
         f" FROM {_table(Token)} {_q('t')}"
         f" INNER JOIN {_table(User)} {_q('u')} ON {user_pk} = {_col(Token, 'user', 't')}"
         f" LEFT OUTER JOIN {_table(Person)} {_q('p')} ON {_col(Person, 'user', 'p')} = {user_pk}"
@@ -160,17 +173,15 @@ def token_with_user(key: str) -> Token | None:
     Sets the related caches as `select_related("user", "user__person")` would, so
     `token.user.person` costs no further query.
     """
-    row = _fetchone(_token_sql(), [key])
+    db = _db()
+    row = _fetchone(db, _token_sql(db), [key])
     if row is None:
         return None
-    token, user, person = (
-        _columns(Token, "t"),
-        _columns(get_user_model(), "u"),
-        _columns(Person, "p"),
-    )
-    token_obj = token.instance(row)
-    user_obj = user.instance(row, token.width)
-    person_obj = person.instance(row, token.width + user.width)
+    token, user = _columns(db, Token, "t"), _columns(db, get_user_model(), "u")
+    person = _columns(db, Person, "p")
+    token_obj = token.instance(db, row)
+    user_obj = user.instance(db, row, token.width)
+    person_obj = person.instance(db, row, token.width + user.width)
     Token._meta.get_field("user").set_cached_value(token_obj, user_obj)
     person_user = Person._meta.get_field("user")
     person_user.remote_field.set_cached_value(user_obj, person_obj)
@@ -179,16 +190,59 @@ def token_with_user(key: str) -> Token | None:
     return token_obj
 
 
+@_per_database
+def _active_token_sql(select: str, join: str = "") -> str:
+    """`SELECT <select>` from token `%s` of an active user (aliases t and u), plus `join`."""
+    return (
+        f"SELECT {select} FROM {_table(Token)} {_q('t')}"
+        f" INNER JOIN {_table(get_user_model())} {_q('u')}"
+        f" ON {_user_pk('u')} = {_col(Token, 'user', 't')}{join}"
+        f" WHERE {_col(Token, 'key', 't')} = %s AND {_col(get_user_model(), 'is_active', 'u')}"
+    )
+
+
+@_per_database
+def _token_person_sql() -> str:
+    return _active_token_sql(
+        connection,
+        _col(Person, "id", "p"),
+        f" INNER JOIN {_table(Person)} {_q('p')} ON {_col(Person, 'user', 'p')} = {_user_pk('u')}",
+    )
+
+
+def token_person_id(key: str) -> int | None:
+    """The id of the QC person whose active user holds API token `key`; None when there
+    is no such token, its user is inactive or is no QC person."""
+    db = _db()
+    row = _fetchone(db, _token_person_sql(db), [key])
+    return None if row is None else row[0]
+
+
 # --- personnel ---
+
+
+@_per_database
+def _heartbeat_with_token_sql() -> str:
+    token_user = _active_token_sql(connection, _col(Token, "user", "t"))
+    return f"{_heartbeat_sql(connection)} AND {_col(Person, 'user')} = ({token_user})"
+
+
+def person_heartbeat_with_token(person_id: int, key: str, *, timeout: int | None = None) -> bool:
+    """`person_heartbeat` for the holder of API token `key` only: the session is refreshed
+    when it is live and the token is this person's own, of an active user. One statement
+    for the common case of the API's most frequent request; False in every other case."""
+    db = _db()
+    params = [person_id, _cutoff_param(timeout), key]
+    return bool(_execute(db, _heartbeat_with_token_sql(db), params))
 
 
 @_per_database
 def _heartbeat_sql() -> str:
     heartbeat = _col(Person, "last_heartbeat")
     return (
-        f"UPDATE {_table(Person)} SET {heartbeat} = {_now()}"
+        f"UPDATE {_table(Person)} SET {heartbeat} = {_now(connection)}"
         f" WHERE {_col(Person, 'id')} = %s AND {_col(Person, 'is_logged_in')}"
-        f" AND {heartbeat} >= {_cutoff_sql()}"
+        f" AND {heartbeat} >= {_cutoff_sql(connection)}"
     )
 
 
@@ -197,13 +251,14 @@ def person_heartbeat(person_id: int, *, timeout: int | None = None) -> bool:
 
     False when there is no live session; the caller finds out why.
     """
-    return bool(_execute(_heartbeat_sql(), [person_id, _cutoff_param(timeout)]))
+    db = _db()
+    return bool(_execute(db, _heartbeat_sql(db), [person_id, _cutoff_param(timeout)]))
 
 
 @_per_database
 def _person_with_task_sql() -> str:
     return (
-        f"SELECT {_columns(Person, 'p').sql}, {_columns(Task, 't').sql}"
+        f"SELECT {_columns(connection, Person, 'p').sql}, {_columns(connection, Task, 't').sql}"
         f" FROM {_table(Person)} {_q('p')} LEFT OUTER JOIN {_table(Task)} {_q('t')}"
         f" ON {_col(Task, 'in_progress_person', 't')} = {_col(Person, 'id', 'p')}"
         f" WHERE {_col(Person, 'id', 'p')} = %s"
@@ -213,12 +268,13 @@ def _person_with_task_sql() -> str:
 def person_with_task(person_id: int) -> Person | None:
     """The person with `current_task` set (their in-progress task, or None), in one query
     through the unique `in_progress_person`; None for an unknown id."""
-    row = _fetchone(_person_with_task_sql(), [person_id])
+    db = _db()
+    row = _fetchone(db, _person_with_task_sql(db), [person_id])
     if row is None:
         return None
-    person, task = _columns(Person, "p"), _columns(Task, "t")
-    found = person.instance(row)
-    found.current_task = task.instance(row, person.width)
+    person, task = _columns(db, Person, "p"), _columns(db, Task, "t")
+    found = person.instance(db, row)
+    found.current_task = task.instance(db, row, person.width)
     if found.current_task is not None:
         Task._meta.get_field("assigned_to").set_cached_value(found.current_task, found)
     return found
@@ -227,8 +283,8 @@ def person_with_task(person_id: int) -> Person | None:
 @_per_database
 def _person_lock_sql() -> str:
     return (
-        f"SELECT {_columns(Person, 'p').sql}, ({_col(Person, 'is_logged_in', 'p')}"
-        f" AND {_col(Person, 'last_heartbeat', 'p')} >= {_cutoff_sql()})"
+        f"SELECT {_columns(connection, Person, 'p').sql}, ({_col(Person, 'is_logged_in', 'p')}"
+        f" AND {_col(Person, 'last_heartbeat', 'p')} >= {_cutoff_sql(connection)})"
         f" FROM {_table(Person)} {_q('p')} WHERE {_col(Person, 'id', 'p')} = %s" + _for_update()
     )
 
@@ -236,18 +292,19 @@ def _person_lock_sql() -> str:
 def person_lock(person_id: int, *, timeout: int | None = None) -> Person | None:
     """Lock the person's row (FOR UPDATE) and return it with `is_live` set, as
     `Person.objects.with_liveness().select_for_update()` would; None for an unknown id."""
-    row = _fetchone(_person_lock_sql(), [_cutoff_param(timeout), person_id])
+    db = _db()
+    row = _fetchone(db, _person_lock_sql(db), [_cutoff_param(timeout), person_id])
     if row is None:
         return None
-    person = _columns(Person, "p")
-    found = person.instance(row)
+    person = _columns(db, Person, "p")
+    found = person.instance(db, row)
     found.is_live = bool(row[person.width])
     return found
 
 
 @_per_database
 def _start_session_sql() -> str:
-    now = _now()
+    now = _now(connection)
     return (
         f"UPDATE {_table(Person)} SET {_col(Person, 'is_logged_in')} = %s,"
         f" {_col(Person, 'is_busy')} = %s, {_col(Person, 'last_heartbeat')} = {now},"
@@ -258,20 +315,22 @@ def _start_session_sql() -> str:
 
 def person_start_session(person_id: int) -> None:
     """Begin a work session: signed in, free, heard from now, idle since now."""
-    _execute(_start_session_sql(), [True, False, "", person_id])
+    db = _db()
+    _execute(db, _start_session_sql(db), [True, False, "", person_id])
 
 
 @_per_database
 def _touch_sql() -> str:
     return (
-        f"UPDATE {_table(Person)} SET {_col(Person, 'last_heartbeat')} = {_now()}"
+        f"UPDATE {_table(Person)} SET {_col(Person, 'last_heartbeat')} = {_now(connection)}"
         f" WHERE {_col(Person, 'id')} = %s"
     )
 
 
 def person_touch(person_id: int) -> None:
     """Record a sign of life of a session that goes on (a sign-in again, a complete)."""
-    _execute(_touch_sql(), [person_id])
+    db = _db()
+    _execute(db, _touch_sql(db), [person_id])
 
 
 # --- the assignment engine ---
@@ -281,7 +340,7 @@ def person_touch(person_id: int) -> None:
 def _next_pending_sql(excluded: int) -> str:
     not_in = f" AND {_col(Task, 'id', 't')} NOT IN ({_placeholders(range(excluded))})"
     return (
-        f"SELECT {_columns(Task, 't').sql} FROM {_table(Task)} {_q('t')}"
+        f"SELECT {_columns(connection, Task, 't').sql} FROM {_table(Task)} {_q('t')}"
         f" WHERE {_col(Task, 'status', 't')} = %s{not_in if excluded else ''}"
         f" ORDER BY {_col(Task, 'created_at', 't')}, {_col(Task, 'id', 't')} LIMIT 1"
         + _for_update(skip_locked=True)
@@ -291,8 +350,9 @@ def _next_pending_sql(excluded: int) -> str:
 def task_lock_next_pending(*, exclude: tuple[int, ...] = ()) -> Task | None:
     """Lock the oldest pending task (other than `exclude`), passing over tasks another
     transaction holds (SKIP LOCKED); through the index `qc_tasks_queue`."""
-    row = _fetchone(_next_pending_sql(len(exclude)), [TaskStatus.PENDING, *exclude])
-    return None if row is None else _columns(Task, "t").instance(row)
+    db = _db()
+    row = _fetchone(db, _next_pending_sql(db, len(exclude)), [TaskStatus.PENDING, *exclude])
+    return None if row is None else _columns(db, Task, "t").instance(db, row)
 
 
 def assign_pairs(pairs: list[tuple[int, int]], *, source: str) -> None:
@@ -309,12 +369,14 @@ def assign_pairs(pairs: list[tuple[int, int]], *, source: str) -> None:
     """
     person_ids = [person_id for person_id, _ in pairs]
     task_ids = [task_id for _, task_id in pairs]
-    _execute(_busy_sql(len(pairs)), [True, *person_ids])
+    db, n = _db(), len(pairs)
+    _execute(db, _busy_sql(db, n), [True, *person_ids])
     _execute(
-        _open_assignments_sql(len(pairs)),
+        db,
+        _open_assignments_sql(db, n),
         [value for person_id, task_id in pairs for value in (task_id, person_id, source, "")],
     )
-    _execute(_tasks_in_progress_sql(len(pairs)), [TaskStatus.IN_PROGRESS, *task_ids])
+    _execute(db, _tasks_in_progress_sql(db, n), [TaskStatus.IN_PROGRESS, *task_ids])
 
 
 # A batch has up to QC_ASSIGN_BATCH_SIZE pairs; the statements are cached per size.
@@ -343,7 +405,7 @@ def _tasks_in_progress_sql(n: int) -> str:
         f" {_col(Task, 'assigned_to')} = (SELECT {_col(Assignment, 'person', 'a')}"
         f" FROM {_table(Assignment)} {_q('a')}"
         f" WHERE {_col(Assignment, 'open_task', 'a')} = {_table(Task)}.{_col(Task, 'id')}),"
-        f" {first_assigned} = COALESCE({first_assigned}, {_now()})"
+        f" {first_assigned} = COALESCE({first_assigned}, {_now(connection)})"
         f" WHERE {_col(Task, 'id')} IN ({_placeholders(range(n))})"
     )
 
@@ -362,7 +424,8 @@ def _counter_add_sql() -> str:
 
 def counter_add(name: str, shard: int, n: int) -> bool:
     """Add `n` to one shard of a running total; False when that shard row does not exist."""
-    return bool(_execute(_counter_add_sql(), [n, name, shard]))
+    db = _db()
+    return bool(_execute(db, _counter_add_sql(db), [n, name, shard]))
 
 
 @_per_database
@@ -379,4 +442,5 @@ def _counter_upsert_sql() -> str:
 def counter_insert_or_add(name: str, shard: int, n: int) -> None:
     """Create a shard row holding `n`, or add `n` if a concurrent first count created it:
     an upsert, so two first counts of the same shard cannot both insert."""
-    _execute(_counter_upsert_sql(), [name, shard, n])
+    db = _db()
+    _execute(db, _counter_upsert_sql(db), [name, shard, n])

@@ -125,6 +125,15 @@ OTHER_ROUTES = {
     "accounts/reset/done/": ("get", "/accounts/reset/done/", (200, 200, 200, 200)),
 }
 
+# Routes in front of the router's own for the same paths: the lean paths of the requests
+# clients make most (personnel/fastpath.py), which hand all but the common case to the
+# router's view. The matrix above covers them through those paths (forced authentication
+# takes the router's view, a token the lean path: both are checked).
+FRONT_ROUTES = {
+    "^personnel/(?P<pk>\\d+)/heartbeat/?$": "personnel-heartbeat",
+    "^personnel/login/?$": "personnel-login",
+}
+
 # Route prefixes outside the matrix, and why.
 EXEMPT_PREFIXES = {
     "admin/": "Django's admin: staff only, page by page; see tasks/tests/test_admin.py",
@@ -147,8 +156,37 @@ def test_matrix_covers_every_route_of_the_url_configuration():
     """A new route anywhere (not only in the router) must be added to a matrix."""
     unrouted = {route for route, routed in url_routes() if not routed}
     exempt = {r for r in unrouted if r.startswith(tuple(EXEMPT_PREFIXES))}
-    assert unrouted - exempt == set(OTHER_ROUTES)
+    assert unrouted - exempt - set(FRONT_ROUTES) == set(OTHER_ROUTES)
     assert {route for route, routed in url_routes() if routed}, "the router serves nothing?"
+    # Each front route takes exactly the paths of the router's route it stands in front of.
+    router_patterns = {url.name: str(url.pattern) for url in router.urls}
+    for route, name in FRONT_ROUTES.items():
+        assert route in unrouted and router_patterns[name] == route
+
+
+@pytest.mark.parametrize("role", [*ROLES, "bad token"])
+@pytest.mark.parametrize("endpoint", sorted(set(FRONT_ROUTES.values())))
+def test_front_routes_with_a_token_answer_as_the_matrix_says(
+    client, make_person, supervisor, endpoint, role
+):
+    """The lean paths see only token requests: the same matrix, with real API tokens."""
+    from rest_framework.authtoken.models import Token
+
+    me, other = make_person("Me"), make_person("Other")
+    person_login(person_id=me.pk)
+    person_login(person_id=other.pk)
+    path, body, expected = MATRIX[(endpoint, "post")]
+    path = path.format(person=me.pk)
+    body = {k: me.pk if v == "{person}" else v for k, v in (body or {}).items()}
+    actor = {"other": other.user, "self": me.user, "supervisor": supervisor}.get(role)
+    headers = {}
+    if actor is not None:
+        headers["HTTP_AUTHORIZATION"] = f"Token {Token.objects.create(user=actor).key}"
+    elif role == "bad token":
+        headers["HTTP_AUTHORIZATION"] = "Token " + "0" * 40
+    response = client.post(path, body, content_type="application/json", **headers)
+    status = expected[ROLES.index("anonymous" if role == "bad token" else role)]
+    assert response.status_code == status, response.content
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -1,0 +1,119 @@
+"""The lean path of the two requests QC clients make most: the heartbeat and the sign-in.
+
+Every client sends a heartbeat every few seconds, and a shift starts with hundreds of
+sign-ins at once. Through DRF a request pays for content negotiation, a Request object, the
+parsers, a serializer's validation and the renderers before and after the one or two
+statements it exists for; on the 2-core machine that is most of a heartbeat's cost (see
+docs/benchmarks.md). So the common case is answered here:
+
+- an API token (`Authorization: Token <key>`) of an active user who is the QC person in
+  the URL or body, asking for JSON (or anything);
+- a heartbeat on a live session (one statement checks the token and refreshes the
+  session together), or a sign-in with an empty body or `{"person_id": <own id>}`.
+
+Everything else goes to the DRF view untouched, and gets its answer there: browser
+sessions (the portal) and their CSRF check, supervisors acting for someone, bad or missing
+tokens (401), someone else's id (403), unknown ids (404), expired sessions (409), malformed
+bodies (400), other methods (405), other media types. The services are the same on both
+paths; tests send the same requests both ways and compare the answers.
+"""
+
+import json
+
+from django.db import DatabaseError
+from django.http import HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework.renderers import JSONRenderer
+
+from qcproject import sql
+
+from . import services
+from .serializers import PersonSerializer
+
+# What DRF adds to these views' answers (APIView.default_response_headers).
+_HEADERS = {"Allow": "POST, OPTIONS", "Vary": "Accept"}
+_ANY_JSON = frozenset({"", "*/*", JSONRenderer.media_type})
+_render = JSONRenderer().render
+
+
+def _token_key(request) -> str | None:
+    """The key of a well-formed `Authorization: Token <key>` header, or None."""
+    parts = request.META.get("HTTP_AUTHORIZATION", "").split()
+    if len(parts) == 2 and parts[0].lower() == "token" and parts[1].isascii():
+        return parts[1]
+    return None
+
+
+def _plain_json_post(request) -> bool:
+    """A POST that content negotiation would answer with JSON, without parsing anything."""
+    return (
+        request.method == "POST"
+        and request.META.get("HTTP_ACCEPT", "") in _ANY_JSON
+        and not request.META.get("QUERY_STRING")
+    )
+
+
+def _answer(person) -> HttpResponse:
+    response = HttpResponse(
+        _render(PersonSerializer(person).data), content_type=JSONRenderer.media_type
+    )
+    for name, value in _HEADERS.items():
+        response[name] = value
+    return response
+
+
+def heartbeat(general_view):
+    """`POST /personnel/{id}/heartbeat`: lean for a live session's own token, else
+    `general_view` (the DRF action)."""
+
+    @csrf_exempt  # token requests only; the general view checks CSRF for sessions
+    def view(request, pk):
+        key = _token_key(request) if _plain_json_post(request) else None
+        if key is not None:
+            try:
+                person = services.person_heartbeat_with_token(person_id=int(pk), token_key=key)
+            except DatabaseError:
+                person = None  # the general view tries again, and answers the error
+            if person is not None:
+                return _answer(person)
+        return view.general_view(request, pk=pk)
+
+    view.general_view = general_view
+    return view
+
+
+def login(general_view):
+    """`POST /personnel/login`: lean for a QC person's own token signing themselves in,
+    else `general_view` (the DRF action)."""
+
+    @csrf_exempt  # token requests only; the general view checks CSRF for sessions
+    def view(request):
+        key = _token_key(request) if _plain_json_post(request) else None
+        if key is not None:
+            try:
+                person_id = sql.token_person_id(key)
+                if person_id is not None and _signs_in_self(request, person_id):
+                    return _answer(services.person_login(person_id=person_id))
+            except DatabaseError:
+                pass  # the general view tries again, and answers the error
+        return view.general_view(request)
+
+    view.general_view = general_view
+    return view
+
+
+def _signs_in_self(request, person_id: int) -> bool:
+    """The body is empty, `{}`, or `{"person_id": <person_id>}` (a JSON integer)."""
+    body = request.body
+    if not body:
+        return True
+    if request.META.get("CONTENT_TYPE", "").split(";")[0].strip() != JSONRenderer.media_type:
+        return False
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return False
+    if not isinstance(data, dict) or set(data) - {"person_id"}:
+        return False
+    given = data.get("person_id", person_id)
+    return type(given) is int and given == person_id
