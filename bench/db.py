@@ -4,6 +4,7 @@ faster than the ORM. Nothing here touches a database the benchmark did not creat
 import binascii
 import functools
 import os
+import time
 from urllib.parse import unquote, urlsplit
 
 import MySQLdb
@@ -170,7 +171,8 @@ def make_supervisor(username: str = "bench-supervisor") -> dict:
 def reset_work(*, signed_in: list[int], pending: int, keep_completed: bool = False) -> None:
     """Everyone signed out and every open task gone; then `signed_in` people signed in,
     live and free (longest idle first in id order), and `pending` tasks waiting, all created
-    at one instant as by one bulk `POST /tasks`."""
+    at one instant as by one bulk `POST /tasks`; returns once InnoDB has purged the rows
+    deleted (`settle`)."""
     if keep_completed:
         execute(
             "DELETE a FROM qc_assignments a JOIN qc_tasks t ON t.id = a.task_id"
@@ -187,6 +189,7 @@ def reset_work(*, signed_in: list[int], pending: int, keep_completed: bool = Fal
     )
     sign_in(signed_in)
     add_pending(pending)
+    settle()
 
 
 def sign_in(person_ids: list[int]) -> None:
@@ -207,6 +210,22 @@ def add_pending(n: int, *, description: str = "bench task") -> None:
             f" SELECT CONCAT(%s, ' ', seq), 'PENDING', NOW(6) FROM seq_1_to_{int(n)}",
             [description],
         )
+
+
+def settle(timeout: float = 30.0) -> None:
+    """Wait until InnoDB has purged the rows the last reset deleted (its history list is
+    short again), so that a repetition starts on a settled database, as a shift starts
+    after a quiet night: until purged, every deleted queue row is an index entry that each
+    `SKIP LOCKED` scan of the queue passes over."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        length = scalar(
+            "SELECT count FROM information_schema.innodb_metrics"
+            " WHERE name = 'trx_rseg_history_len'"
+        )
+        if length is None or length < 100:
+            return
+        time.sleep(0.2)
 
 
 def refresh_heartbeats() -> None:

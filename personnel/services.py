@@ -15,7 +15,7 @@ from qcproject import sql
 from qcproject.db import retry_transaction
 from qcproject.exceptions import Conflict, NotFound
 from tasks.models import AssignmentSource, AuditAction, EndReason, Task
-from tasks.services import _audit, _give_next_task, _sign_out
+from tasks.services import _audit, _hand_over, _sign_out
 
 from .models import Person
 
@@ -83,12 +83,12 @@ def person_login(*, person_id: int) -> Person:
         if person.is_logged_in and not person.is_live:
             _sign_out([person.pk], reason=EndReason.STALE)
             person.is_logged_in = person.is_busy = False
-        if person.is_logged_in:
-            sql.person_touch(person.pk)
-        else:
-            sql.person_start_session(person.pk)
-        if not person.is_busy:
-            _give_next_task(person.pk, source=AssignmentSource.LOGIN)
+        # The task first (lock order: person, then task), so that one UPDATE writes the
+        # session and the busy flag together.
+        task = None if person.is_busy else sql.task_lock_next_pending()
+        sql.person_sign_in(person.pk, new_session=not person.is_logged_in, busy=task is not None)
+        if task is not None:
+            _hand_over([(person.pk, task.pk)], source=AssignmentSource.LOGIN)
     return person_get(person_id=person_id)
 
 

@@ -303,34 +303,31 @@ def person_lock(person_id: int, *, timeout: int | None = None) -> Person | None:
 
 
 @_per_database
-def _start_session_sql() -> str:
+def _sign_in_sql(new_session: bool, busy: bool) -> str:
     now = _now(connection)
-    return (
-        f"UPDATE {_table(Person)} SET {_col(Person, 'is_logged_in')} = %s,"
-        f" {_col(Person, 'is_busy')} = %s, {_col(Person, 'last_heartbeat')} = {now},"
-        f" {_col(Person, 'logged_in_at')} = {now}, {_col(Person, 'idle_since')} = {now},"
-        f" {_col(Person, 'signed_out_reason')} = %s WHERE {_col(Person, 'id')} = %s"
-    )
+    columns = [f"{_col(Person, 'last_heartbeat')} = {now}"]
+    if new_session:
+        columns += [
+            f"{_col(Person, 'is_logged_in')} = %s",
+            f"{_col(Person, 'logged_in_at')} = {now}",
+            f"{_col(Person, 'signed_out_reason')} = %s",
+        ]
+    if new_session or busy:
+        columns += [
+            f"{_col(Person, 'is_busy')} = %s",
+            f"{_col(Person, 'idle_since')} = " + ("NULL" if busy else now),
+        ]
+    return f"UPDATE {_table(Person)} SET {', '.join(columns)} WHERE {_col(Person, 'id')} = %s"
 
 
-def person_start_session(person_id: int) -> None:
-    """Begin a work session: signed in, free, heard from now, idle since now."""
+def person_sign_in(person_id: int, *, new_session: bool, busy: bool) -> None:
+    """Begin a work session (signed in, heard from now, idle since now unless `busy`), or
+    record a sign of life of a session that goes on (becoming busy if `busy`): one UPDATE,
+    also when the person takes a task in the same transaction."""
     db = _db()
-    _execute(db, _start_session_sql(db), [True, False, "", person_id])
-
-
-@_per_database
-def _touch_sql() -> str:
-    return (
-        f"UPDATE {_table(Person)} SET {_col(Person, 'last_heartbeat')} = {_now(connection)}"
-        f" WHERE {_col(Person, 'id')} = %s"
-    )
-
-
-def person_touch(person_id: int) -> None:
-    """Record a sign of life of a session that goes on (a sign-in again, a complete)."""
-    db = _db()
-    _execute(db, _touch_sql(db), [person_id])
+    params = [True, ""] if new_session else []
+    params += [busy] if new_session or busy else []
+    _execute(db, _sign_in_sql(db, new_session, busy), [*params, person_id])
 
 
 # --- the assignment engine ---
@@ -355,11 +352,16 @@ def task_lock_next_pending(*, exclude: tuple[int, ...] = ()) -> Task | None:
     return None if row is None else _columns(db, Task, "t").instance(db, row)
 
 
-def assign_pairs(pairs: list[tuple[int, int]], *, source: str) -> None:
-    """The writes of giving each (person, task) pair's task to its person: three statements
-    for any number of pairs. The caller holds the locks on all of those rows.
+def people_busy(person_ids: list[int]) -> None:
+    """These people are busy (and no longer idle). The caller holds their row locks."""
+    db = _db()
+    _execute(db, _busy_sql(db, len(person_ids)), [True, *person_ids])
 
-    - the people are busy (and no longer idle);
+
+def tasks_hand_over(pairs: list[tuple[int, int]], *, source: str) -> None:
+    """Give each (person, task) pair's task to its person, two statements for any number
+    of pairs. The caller holds the locks on all those rows, and marks the people busy.
+
     - one open assignment per pair, in one multi-row INSERT: `bulk_create` would build an
       instance per row and read back the id, `assigned_at` and both generated columns of
       every row, and for a batch of 500 that Python work took longer than the database
@@ -367,15 +369,13 @@ def assign_pairs(pairs: list[tuple[int, int]], *, source: str) -> None:
     - each task goes to the person of its new open assignment (the unique `open_task`
       index): one UPDATE for the batch, with no per-pair CASE.
     """
-    person_ids = [person_id for person_id, _ in pairs]
-    task_ids = [task_id for _, task_id in pairs]
     db, n = _db(), len(pairs)
-    _execute(db, _busy_sql(db, n), [True, *person_ids])
     _execute(
         db,
         _open_assignments_sql(db, n),
         [value for person_id, task_id in pairs for value in (task_id, person_id, source, "")],
     )
+    task_ids = [task_id for _, task_id in pairs]
     _execute(db, _tasks_in_progress_sql(db, n), [TaskStatus.IN_PROGRESS, *task_ids])
 
 

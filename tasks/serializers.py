@@ -1,11 +1,15 @@
+from django.utils import timezone
 from rest_framework import serializers
 
 from .models import Task
 from .services import MAX_DESCRIPTION_LENGTH
 
-# DRF's own formatting of a datetime (ISO 8601 in the current time zone, "Z" for UTC), for
-# the representations built by hand.
-datetime_representation = serializers.DateTimeField().to_representation
+# DRF's own formatting of a datetime (ISO 8601, "Z" for UTC), for the representations built
+# by hand. In the default time zone (TIME_ZONE, UTC) rather than DRF's "current" one, which
+# is the same here (nothing activates another) and costs a context-local lookup per value.
+datetime_representation = serializers.DateTimeField(
+    default_timezone=timezone.get_default_timezone()
+).to_representation
 
 
 def task_representation(task: Task) -> dict:

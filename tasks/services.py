@@ -46,12 +46,18 @@ MAX_DESCRIPTION_LENGTH = 10_000
 
 
 def _assign_pairs(pairs: list[tuple[int, int]], *, source: str) -> None:
-    """Give each (person, task) pair's task to its person: three set-based writes
-    (`sql.assign_pairs`), counted.
+    """Give each (person, task) pair's task to its person: three set-based writes, counted.
 
     The caller holds the locks on every person row, then every task row, of `pairs`.
     """
-    sql.assign_pairs(pairs, source=source)
+    sql.people_busy([person_id for person_id, _ in pairs])
+    _hand_over(pairs, source=source)
+
+
+def _hand_over(pairs: list[tuple[int, int]], *, source: str) -> None:
+    """`_assign_pairs` for a caller that has marked the people busy itself (a sign-in
+    writes the session and the busy flag in one statement)."""
+    sql.tasks_hand_over(pairs, source=source)
     counters.count(f"assignments:{source}", len(pairs))
 
 

@@ -232,3 +232,43 @@ def test_sign_in_with_a_form_body_goes_to_the_api_view(alice, general):
     )
 
     assert (response.status_code, general) == (200, ["login"])
+
+
+def _drop_connection_from_the_server_side():
+    """The database ends this thread's connection (as a restart would), unseen by Django."""
+    import MySQLdb
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT CONNECTION_ID()")
+        (connection_id,) = cursor.fetchone()
+    s = connection.settings_dict
+    admin = MySQLdb.connect(
+        host=s["HOST"] or "127.0.0.1",
+        port=int(s["PORT"] or 3306),
+        user=s["USER"],
+        passwd=s["PASSWORD"],
+    )
+    try:
+        admin.cursor().execute(f"KILL {int(connection_id)}")
+    finally:
+        admin.close()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("name", ["heartbeat", "login"])
+def test_a_connection_the_database_dropped_is_replaced_not_reported(make_person, general, name):
+    """The lean path sends no health-check ping: its first statement finds a dead
+    connection, which is closed, and the general view answers on a new one."""
+    alice = make_person("Alice")
+    person_login(person_id=alice.pk)
+    key = token(alice.user)
+    post(f"/personnel/{alice.pk}/heartbeat", key=key)  # the connection is in use, and kept
+    _drop_connection_from_the_server_side()
+
+    path = f"/personnel/{alice.pk}/heartbeat" if name == "heartbeat" else "/personnel/login"
+    response = post(path, key=key)
+
+    assert (response.status_code, general) == (200, [name])
+    assert post(path, key=key).status_code == 200  # and the lean path works again
+    assert general == [name]

@@ -22,10 +22,15 @@ def _fields(instance) -> dict:
 
 
 def _signed_in(person, *, busy_with=None):
-    sql.person_start_session(person.pk)
+    sql.person_sign_in(person.pk, new_session=True, busy=False)
     if busy_with is not None:
-        sql.assign_pairs([(person.pk, busy_with.pk)], source="LOGIN")
+        _assign([(person.pk, busy_with.pk)], source="LOGIN")
     return Person.objects.get(pk=person.pk)
+
+
+def _assign(pairs, *, source):
+    sql.people_busy([person_id for person_id, _ in pairs])
+    sql.tasks_hand_over(pairs, source=source)
 
 
 # --- token_with_user ---
@@ -134,13 +139,44 @@ def test_next_pending_is_the_oldest_not_excluded(alice):
         assert sql.task_lock_next_pending(exclude=(oldest.pk, newest.pk)) is None
 
 
+@pytest.mark.parametrize("busy", [False, True])
+def test_sign_in_starts_a_session_or_keeps_it_going(alice, busy):
+    age_heartbeat(alice, 0)
+    Person.objects.filter(pk=alice.pk).update(signed_out_reason="LOGOUT")
+
+    sql.person_sign_in(alice.pk, new_session=True, busy=busy)
+    started = Person.objects.get(pk=alice.pk)
+    assert started.is_logged_in and started.is_busy == busy and started.signed_out_reason == ""
+    assert started.logged_in_at == started.last_heartbeat
+    assert started.idle_since == (None if busy else started.last_heartbeat)
+
+    age_heartbeat(alice, 60)
+    sql.person_sign_in(alice.pk, new_session=False, busy=True)
+    going_on = Person.objects.get(pk=alice.pk)
+    assert going_on.logged_in_at == started.logged_in_at  # the same session
+    assert going_on.last_heartbeat > started.logged_in_at
+    assert going_on.is_busy and going_on.idle_since is None
+
+
+def test_sign_in_again_without_a_task_changes_only_the_heartbeat(alice):
+    sql.person_sign_in(alice.pk, new_session=True, busy=False)
+    age_heartbeat(alice, 60)
+    before = Person.objects.get(pk=alice.pk)
+
+    sql.person_sign_in(alice.pk, new_session=False, busy=False)
+
+    after = Person.objects.get(pk=alice.pk)
+    assert after.last_heartbeat > before.last_heartbeat
+    assert {**_fields(after), "last_heartbeat": None} == {**_fields(before), "last_heartbeat": None}
+
+
 def test_assign_pairs_writes_people_assignments_and_tasks(alice, bob):
     first, second = make_tasks("a", "b")
     _signed_in(alice)
     _signed_in(bob)
 
     with transaction.atomic():
-        sql.assign_pairs([(alice.pk, first.pk), (bob.pk, second.pk)], source="ASSIGNER")
+        _assign([(alice.pk, first.pk), (bob.pk, second.pk)], source="ASSIGNER")
 
     for person, task in ((alice, first), (bob, second)):
         person = Person.objects.get(pk=person.pk)
