@@ -9,7 +9,8 @@ docs/benchmarks.md). So the common case is answered here:
 - an API token (`Authorization: Token <key>`) of an active user who is the QC person in
   the URL or body, asking for JSON (or anything);
 - a heartbeat on a live session (one statement checks the token and refreshes the
-  session together), or a sign-in with an empty body or `{"person_id": <own id>}`.
+  session together), or a sign-in with an empty body or `{"person_id": <own id>}` (the
+  statement that locks the person checks the token).
 
 Everything else goes to the DRF view untouched, and gets its answer there: browser
 sessions (the portal) and their CSRF check, supervisors acting for someone, bad or missing
@@ -25,10 +26,8 @@ from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.renderers import JSONRenderer
 
-from qcproject import sql
-
 from . import services
-from .serializers import PersonSerializer
+from .serializers import MAX_ID, PersonSerializer
 
 # What DRF adds to these views' answers (APIView.default_response_headers).
 _HEADERS = {"Allow": "POST, OPTIONS", "Vary": "Accept"}
@@ -119,24 +118,18 @@ def login(general_view):
 
 def _sign_in_self(request, key: str):
     """The token's own QC person, signed in; None unless the request is exactly that."""
-    person_id = sql.token_person_id(key)
-    if person_id is None or not _signs_in_self(request, person_id):
-        return None
-    return services.person_login(person_id=person_id)
-
-
-def _signs_in_self(request, person_id: int) -> bool:
-    """The body is empty, `{}`, or `{"person_id": <person_id>}` (a JSON integer)."""
     body = request.body
     if not body:
-        return True
+        return services.person_login_with_token(token_key=key)
     if request.META.get("CONTENT_TYPE", "").split(";")[0].strip() != JSONRenderer.media_type:
-        return False
+        return None
     try:
         data = json.loads(body)
     except ValueError:
-        return False
+        return None
     if not isinstance(data, dict) or set(data) - {"person_id"}:
-        return False
-    given = data.get("person_id", person_id)
-    return type(given) is int and given == person_id
+        return None
+    person_id = data.get("person_id")
+    if person_id is not None and not (type(person_id) is int and 0 < person_id <= MAX_ID):
+        return None  # a string, a boolean, out of range: DRF's validation decides
+    return services.person_login_with_token(token_key=key, person_id=person_id)

@@ -75,21 +75,39 @@ def person_login(*, person_id: int) -> Person:
 
     Signing in again while signed in keeps the session and the task. A session that expired
     but was not yet swept ends first (its task back in the queue) and a new one starts.
-    Locks the person, then a pending task (SKIP LOCKED).
+    Locks the person, then a pending task (SKIP LOCKED). Raises NotFound.
     """
     with transaction.atomic():
         # Serialises with the sweep, logout, complete and the assigner on this person.
-        person = _lock_person(person_id)
-        if person.is_logged_in and not person.is_live:
-            _sign_out([person.pk], reason=EndReason.STALE)
-            person.is_logged_in = person.is_busy = False
-        # The task first (lock order: person, then task), so that one UPDATE writes the
-        # session and the busy flag together.
-        task = None if person.is_busy else sql.task_lock_next_pending()
-        sql.person_sign_in(person.pk, new_session=not person.is_logged_in, busy=task is not None)
-        if task is not None:
-            _hand_over([(person.pk, task.pk)], source=AssignmentSource.LOGIN)
+        _sign_in(_lock_person(person_id))
     return person_get(person_id=person_id)
+
+
+@retry_transaction
+def person_login_with_token(*, token_key: str, person_id: int | None = None) -> Person | None:
+    """`person_login` for the holder of API token `key` (an active user who is a QC person,
+    and `person_id` if given), found by the same statement that locks them. Returns None
+    when there is no such person, which the caller answers through the API's
+    authentication and permissions (401, 403, a supervisor signing someone in)."""
+    with transaction.atomic():
+        person = sql.person_lock(person_id, token_key=token_key)
+        if person is None:
+            return None
+        _sign_in(person)
+    return person_get(person_id=person.pk)
+
+
+def _sign_in(person: Person) -> None:
+    """The writes of a sign-in, for a person whose row the caller has locked."""
+    if person.is_logged_in and not person.is_live:
+        _sign_out([person.pk], reason=EndReason.STALE)
+        person.is_logged_in = person.is_busy = False
+    # The task first (lock order: person, then task), so that one UPDATE writes the
+    # session and the busy flag together.
+    task = None if person.is_busy else sql.task_lock_next_pending()
+    sql.person_sign_in(person.pk, new_session=not person.is_logged_in, busy=task is not None)
+    if task is not None:
+        _hand_over([(person.pk, task.pk)], source=AssignmentSource.LOGIN)
 
 
 @dataclass

@@ -201,23 +201,6 @@ def _active_token_sql(select: str, join: str = "") -> str:
     )
 
 
-@_per_database
-def _token_person_sql() -> str:
-    return _active_token_sql(
-        connection,
-        _col(Person, "id", "p"),
-        f" INNER JOIN {_table(Person)} {_q('p')} ON {_col(Person, 'user', 'p')} = {_user_pk('u')}",
-    )
-
-
-def token_person_id(key: str) -> int | None:
-    """The id of the QC person whose active user holds API token `key`; None when there
-    is no such token, its user is inactive or is no QC person."""
-    db = _db()
-    row = _fetchone(db, _token_person_sql(db), [key])
-    return None if row is None else row[0]
-
-
 # --- personnel ---
 
 
@@ -281,19 +264,35 @@ def person_with_task(person_id: int) -> Person | None:
 
 
 @_per_database
-def _person_lock_sql() -> str:
+def _person_lock_sql(by_token: bool, by_id: bool) -> str:
+    where = [f"{_col(Person, 'id', 'p')} = %s"] if by_id else []
+    if by_token:
+        token_user = _active_token_sql(connection, _col(Token, "user", "t"))
+        where.append(f"{_col(Person, 'user', 'p')} = ({token_user})")
     return (
         f"SELECT {_columns(connection, Person, 'p').sql}, ({_col(Person, 'is_logged_in', 'p')}"
         f" AND {_col(Person, 'last_heartbeat', 'p')} >= {_cutoff_sql(connection)})"
-        f" FROM {_table(Person)} {_q('p')} WHERE {_col(Person, 'id', 'p')} = %s" + _for_update()
+        f" FROM {_table(Person)} {_q('p')} WHERE {' AND '.join(where)}" + _for_update()
     )
 
 
-def person_lock(person_id: int, *, timeout: int | None = None) -> Person | None:
+def person_lock(
+    person_id: int | None, *, token_key: str | None = None, timeout: int | None = None
+) -> Person | None:
     """Lock the person's row (FOR UPDATE) and return it with `is_live` set, as
-    `Person.objects.with_liveness().select_for_update()` would; None for an unknown id."""
+    `Person.objects.with_liveness().select_for_update()` would; None when there is none.
+
+    With `token_key`, the person is the holder of that API token (an active user's), and
+    must also be `person_id` when one is given: the sign-in of the lean path authenticates
+    in its first statement. Under READ COMMITTED the token and user rows are read, not
+    locked (checked in tests).
+    """
     db = _db()
-    row = _fetchone(db, _person_lock_sql(db), [_cutoff_param(timeout), person_id])
+    params = [_cutoff_param(timeout)]
+    params += [person_id] if person_id is not None else []
+    params += [token_key] if token_key is not None else []
+    sql = _person_lock_sql(db, token_key is not None, person_id is not None)
+    row = _fetchone(db, sql, params)
     if row is None:
         return None
     person = _columns(db, Person, "p")

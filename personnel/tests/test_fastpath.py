@@ -198,6 +198,7 @@ def test_sign_in_of_oneself_is_lean_and_answers_as_the_api_view(alice, general, 
         ({"person_id": "own"}, None, 200),  # a numeric string: DRF's IntegerField takes it
         ({"person_id": "other"}, None, 403),
         ({"person_id": 0}, None, 400),
+        ({"person_id": 2**64}, None, 400),
         ({"person_id": True}, None, 400),
         ({"person_id": "own", "extra": 1}, None, 400),
         (None, "[1]", 400),

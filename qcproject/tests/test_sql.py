@@ -126,6 +126,19 @@ def test_heartbeat_refreshes_a_live_session_only(alice, bob, make_person):
     assert list(Person.objects.live().values_list("id", flat=True)) == [alice.pk]
 
 
+def test_person_lock_by_token_finds_the_tokens_own_active_person(alice, bob):
+    key = Token.objects.create(user=alice.user).key
+
+    with transaction.atomic():
+        assert sql.person_lock(None, token_key=key).pk == alice.pk
+        assert sql.person_lock(alice.pk, token_key=key).pk == alice.pk
+        assert sql.person_lock(bob.pk, token_key=key) is None  # someone else's id
+        assert sql.person_lock(None, token_key="0" * 40) is None
+    type(alice.user).objects.filter(pk=alice.user.pk).update(is_active=False)
+    with transaction.atomic():
+        assert sql.person_lock(None, token_key=key) is None
+
+
 # --- the assignment writes ---
 
 
@@ -234,3 +247,21 @@ def test_person_lock_holds_the_row_and_next_pending_skips_a_locked_task(make_per
         # ... and passes over the locked task to the next one.
         taken = _from_other_connection(lambda: sql.task_lock_next_pending().pk)
         assert taken == {"value": second.pk}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.concurrency
+def test_locking_a_person_by_token_locks_neither_the_token_nor_the_user(make_person):
+    from django.contrib.auth import get_user_model
+
+    alice = make_person("Alice")
+    key = Token.objects.create(user=alice.user).key
+    with transaction.atomic():
+        assert sql.person_lock(None, token_key=key).pk == alice.pk
+
+        def lock_user_and_token():
+            get_user_model().objects.select_for_update().get(pk=alice.user.pk)
+            return Token.objects.select_for_update().get(key=key).user_id
+
+        assert _from_other_connection(lock_user_and_token) == {"value": alice.user.pk}
+        assert _from_other_connection(lambda: sql.person_lock(alice.pk)) == {"error": 1205}
