@@ -22,6 +22,8 @@ RUN_ENV = DEBUG=1 DATABASE_URL='$(RUN_DATABASE_URL)' PYTHONUNBUFFERED=1
 # is `test_` + the name in the URL, created by the test run.
 TEST_DATABASE_URL ?= mysql://root:@127.0.0.1:3306/qc
 PYTEST_ARGS ?=
+SQLITE_TESTS = qcproject/tests/test_sql.py personnel/tests/test_services.py \
+	personnel/tests/test_fastpath.py tasks/tests/test_services.py
 
 .PHONY: help venv run test lint clean
 
@@ -57,6 +59,11 @@ test: $(INSTALLED)
 	scripts/ensure-mariadb '$(TEST_DATABASE_URL)'
 	scripts/ensure-chromium
 	DEBUG=1 DATABASE_URL='$(TEST_DATABASE_URL)' $(BIN)/pytest $(PYTEST_ARGS)
+# The quick start runs on SQLite, and the hand-written hot statements (qcproject/sql.py)
+# with it: their tests, and the services' that run them, on SQLite too.
+	DEBUG=1 QC_ALLOW_SQLITE_TESTS=1 DATABASE_URL='sqlite:///$(CURDIR)/test-sqlite.sqlite3' \
+		$(BIN)/pytest -q -p no:cacheprovider -m 'not concurrency and not mysql and not browser' \
+		$(SQLITE_TESTS)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

@@ -271,7 +271,8 @@ def _person_lock_sql(by_token: bool, by_id: bool) -> str:
         where.append(f"{_col(Person, 'user', 'p')} = ({token_user})")
     return (
         f"SELECT {_columns(connection, Person, 'p').sql}, ({_col(Person, 'is_logged_in', 'p')}"
-        f" AND {_col(Person, 'last_heartbeat', 'p')} >= {_cutoff_sql(connection)})"
+        f" AND {_col(Person, 'last_heartbeat', 'p')} >= {_cutoff_sql(connection)}),"
+        f" {_now(connection)}"
         f" FROM {_table(Person)} {_q('p')} WHERE {' AND '.join(where)}" + _for_update()
     )
 
@@ -280,7 +281,8 @@ def person_lock(
     person_id: int | None, *, token_key: str | None = None, timeout: int | None = None
 ) -> Person | None:
     """Lock the person's row (FOR UPDATE) and return it with `is_live` set, as
-    `Person.objects.with_liveness().select_for_update()` would; None when there is none.
+    `Person.objects.with_liveness().select_for_update()` would, and `db_now`, the
+    database's clock at the lock; None when there is none.
 
     With `token_key`, the person is the holder of that API token (an active user's), and
     must also be `person_id` when one is given: the sign-in of the lean path authenticates
@@ -298,35 +300,51 @@ def person_lock(
     person = _columns(db, Person, "p")
     found = person.instance(db, row)
     found.is_live = bool(row[person.width])
+    found.db_now = _datetime_from_db(db, row[person.width + 1])
     return found
+
+
+def _datetime_from_db(db, value):
+    """A datetime the database sent, as the ORM would give it (aware, in UTC)."""
+    field = Person._meta.get_field("last_heartbeat")
+    col = field.get_col(Person._meta.db_table)
+    for convert in db.ops.get_db_converters(col) + col.get_db_converters(db):
+        value = convert(value, col, db)
+    return value
 
 
 @_per_database
 def _sign_in_sql(new_session: bool, busy: bool) -> str:
-    now = _now(connection)
-    columns = [f"{_col(Person, 'last_heartbeat')} = {now}"]
+    columns = [f"{_col(Person, 'last_heartbeat')} = %s"]
     if new_session:
         columns += [
             f"{_col(Person, 'is_logged_in')} = %s",
-            f"{_col(Person, 'logged_in_at')} = {now}",
+            f"{_col(Person, 'logged_in_at')} = %s",
             f"{_col(Person, 'signed_out_reason')} = %s",
         ]
     if new_session or busy:
-        columns += [
-            f"{_col(Person, 'is_busy')} = %s",
-            f"{_col(Person, 'idle_since')} = " + ("NULL" if busy else now),
-        ]
+        columns += [f"{_col(Person, 'is_busy')} = %s", f"{_col(Person, 'idle_since')} = %s"]
     return f"UPDATE {_table(Person)} SET {', '.join(columns)} WHERE {_col(Person, 'id')} = %s"
 
 
-def person_sign_in(person_id: int, *, new_session: bool, busy: bool) -> None:
-    """Begin a work session (signed in, heard from now, idle since now unless `busy`), or
-    record a sign of life of a session that goes on (becoming busy if `busy`): one UPDATE,
-    also when the person takes a task in the same transaction."""
+def person_sign_in(person: Person, *, now, new_session: bool, busy: bool) -> None:
+    """Begin a work session (signed in, heard from `now`, idle since `now` unless `busy`),
+    or record a sign of life of a session that goes on (becoming busy if `busy`): one
+    UPDATE, also when the person takes a task in the same transaction. `now` is the
+    database's clock (`person_lock`'s `db_now`). The instance is updated to match the row.
+    """
     db = _db()
-    params = [True, ""] if new_session else []
-    params += [busy] if new_session or busy else []
-    _execute(db, _sign_in_sql(db, new_session, busy), [*params, person_id])
+    stored = db.ops.adapt_datetimefield_value(now)
+    params = [stored]
+    person.last_heartbeat = now
+    if new_session:
+        params += [True, stored, ""]
+        person.is_logged_in, person.logged_in_at, person.signed_out_reason = True, now, ""
+    if new_session or busy:
+        idle_since = None if busy else now
+        params += [busy, None if busy else stored]
+        person.is_busy, person.idle_since = busy, idle_since
+    _execute(db, _sign_in_sql(db, new_session, busy), [*params, person.pk])
 
 
 # --- the assignment engine ---
@@ -357,9 +375,11 @@ def people_busy(person_ids: list[int]) -> None:
     _execute(db, _busy_sql(db, len(person_ids)), [True, *person_ids])
 
 
-def tasks_hand_over(pairs: list[tuple[int, int]], *, source: str) -> None:
+def tasks_hand_over(pairs: list[tuple[int, int]], *, source: str, now=None) -> None:
     """Give each (person, task) pair's task to its person, two statements for any number
     of pairs. The caller holds the locks on all those rows, and marks the people busy.
+    A task given for the first time records `now` (the database's clock; by default its
+    clock at the UPDATE) as its first assignment.
 
     - one open assignment per pair, in one multi-row INSERT: `bulk_create` would build an
       instance per row and read back the id, `assigned_at` and both generated columns of
@@ -375,7 +395,9 @@ def tasks_hand_over(pairs: list[tuple[int, int]], *, source: str) -> None:
         [value for person_id, task_id in pairs for value in (task_id, person_id, source, "")],
     )
     task_ids = [task_id for _, task_id in pairs]
-    _execute(db, _tasks_in_progress_sql(db, n), [TaskStatus.IN_PROGRESS, *task_ids])
+    given = [] if now is None else [db.ops.adapt_datetimefield_value(now)]
+    sql = _tasks_in_progress_sql(db, n, now is not None)
+    _execute(db, sql, [TaskStatus.IN_PROGRESS, *given, *task_ids])
 
 
 # A batch has up to QC_ASSIGN_BATCH_SIZE pairs; the statements are cached per size.
@@ -397,14 +419,14 @@ def _open_assignments_sql(n: int) -> str:
 
 
 @_per_database
-def _tasks_in_progress_sql(n: int) -> str:
+def _tasks_in_progress_sql(n: int, given_now: bool) -> str:
     first_assigned = _col(Task, "first_assigned_at")
     return (
         f"UPDATE {_table(Task)} SET {_col(Task, 'status')} = %s,"
         f" {_col(Task, 'assigned_to')} = (SELECT {_col(Assignment, 'person', 'a')}"
         f" FROM {_table(Assignment)} {_q('a')}"
         f" WHERE {_col(Assignment, 'open_task', 'a')} = {_table(Task)}.{_col(Task, 'id')}),"
-        f" {first_assigned} = COALESCE({first_assigned}, {_now(connection)})"
+        f" {first_assigned} = COALESCE({first_assigned}, {'%s' if given_now else _now(connection)})"
         f" WHERE {_col(Task, 'id')} IN ({_placeholders(range(n))})"
     )
 

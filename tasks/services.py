@@ -54,10 +54,10 @@ def _assign_pairs(pairs: list[tuple[int, int]], *, source: str) -> None:
     _hand_over(pairs, source=source)
 
 
-def _hand_over(pairs: list[tuple[int, int]], *, source: str) -> None:
+def _hand_over(pairs: list[tuple[int, int]], *, source: str, now=None) -> None:
     """`_assign_pairs` for a caller that has marked the people busy itself (a sign-in
-    writes the session and the busy flag in one statement)."""
-    sql.tasks_hand_over(pairs, source=source)
+    writes the session and the busy flag in one statement); see `sql.tasks_hand_over`."""
+    sql.tasks_hand_over(pairs, source=source, now=now)
     counters.count(f"assignments:{source}", len(pairs))
 
 

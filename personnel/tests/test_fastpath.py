@@ -256,6 +256,7 @@ def _drop_connection_from_the_server_side():
         admin.close()
 
 
+@pytest.mark.mysql
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("name", ["heartbeat", "login"])
 def test_a_connection_the_database_dropped_is_replaced_not_reported(make_person, general, name):

@@ -223,6 +223,49 @@ def test_login_after_expired_unswept_session_releases_old_task_as_stale_and_star
     assert_invariants(expected_tasks=2)
 
 
+def _exact(instance) -> dict:
+    return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        "signed out, tasks wait",
+        "signed out, none wait",
+        "free, a task arrived",
+        "free, none wait",
+        "busy",
+        "expired while busy",
+    ],
+)
+def test_login_answers_exactly_what_is_stored(make_person, before):
+    """The sign-in's answer is built from its own writes, not read back: it must be the
+    row as stored, field by field, and the task as stored."""
+    person = make_person()
+    if before != "signed out, none wait":
+        make_tasks("first", "second")
+    if before.startswith(("free", "busy", "expired")):
+        if before.startswith("free"):
+            Task.objects.all().update(status=TaskStatus.CANCELLED)  # none to take at sign-in
+        person_login(person_id=person.pk)
+        if before == "free, a task arrived":
+            make_tasks("arrived")
+        if before == "expired while busy":
+            age_heartbeat(person, 3600)
+
+    answer = person_login(person_id=person.pk)
+
+    stored = person_get(person_id=person.pk)
+    assert _exact(answer) == _exact(stored)
+    if stored.current_task is None:
+        assert answer.current_task is None
+    else:
+        assert _exact(answer.current_task) == _exact(stored.current_task)
+    assert (stored.current_task is not None) == (
+        before not in ("signed out, none wait", "free, none wait")
+    )
+
+
 def test_login_unknown_person_raises_not_found():
     with pytest.raises(NotFound):
         person_login(person_id=UNKNOWN_ID)

@@ -21,8 +21,17 @@ def _fields(instance) -> dict:
     return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
 
 
+def _sign_in(person, *, new_session=True, busy=False):
+    """sql.person_sign_in as the sign-in service calls it: on the row it locked, at the
+    database's clock read by the lock. Returns the instance it updated."""
+    with transaction.atomic():
+        locked = sql.person_lock(person.pk)
+        sql.person_sign_in(locked, now=locked.db_now, new_session=new_session, busy=busy)
+    return locked
+
+
 def _signed_in(person, *, busy_with=None):
-    sql.person_sign_in(person.pk, new_session=True, busy=False)
+    _sign_in(person)
     if busy_with is not None:
         _assign([(person.pk, busy_with.pk)], source="LOGIN")
     return Person.objects.get(pk=person.pk)
@@ -157,26 +166,28 @@ def test_sign_in_starts_a_session_or_keeps_it_going(alice, busy):
     age_heartbeat(alice, 0)
     Person.objects.filter(pk=alice.pk).update(signed_out_reason="LOGOUT")
 
-    sql.person_sign_in(alice.pk, new_session=True, busy=busy)
+    updated = _sign_in(alice, busy=busy)
     started = Person.objects.get(pk=alice.pk)
+    assert _fields(updated) == _fields(started)  # the instance is the row as stored
     assert started.is_logged_in and started.is_busy == busy and started.signed_out_reason == ""
     assert started.logged_in_at == started.last_heartbeat
     assert started.idle_since == (None if busy else started.last_heartbeat)
 
     age_heartbeat(alice, 60)
-    sql.person_sign_in(alice.pk, new_session=False, busy=True)
+    updated = _sign_in(alice, new_session=False, busy=True)
     going_on = Person.objects.get(pk=alice.pk)
+    assert _fields(updated) == _fields(going_on)
     assert going_on.logged_in_at == started.logged_in_at  # the same session
     assert going_on.last_heartbeat > started.logged_in_at
     assert going_on.is_busy and going_on.idle_since is None
 
 
 def test_sign_in_again_without_a_task_changes_only_the_heartbeat(alice):
-    sql.person_sign_in(alice.pk, new_session=True, busy=False)
+    _sign_in(alice)
     age_heartbeat(alice, 60)
     before = Person.objects.get(pk=alice.pk)
 
-    sql.person_sign_in(alice.pk, new_session=False, busy=False)
+    _sign_in(alice, new_session=False)
 
     after = Person.objects.get(pk=alice.pk)
     assert after.last_heartbeat > before.last_heartbeat
