@@ -129,16 +129,33 @@ class _Columns:
 _columns = _per_database(_Columns)
 
 
+def _cursor(db):
+    """A cursor of `db`, kept for this module's statements while the connection lasts.
+
+    Django makes a cursor per `connection.cursor()` call, and for a sign-in's seven
+    statements that was a tenth of its CPU. The health check and the (re)connection that
+    `cursor()` would do are done here too; a new connection, or query logging turned on
+    (DEBUG, the test suite's query counts), gets a new cursor.
+    """
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    key = (db.connection, db.queries_logged)
+    kept = db.__dict__.get("_qc_cursor")
+    if kept is None or kept[0] != key:
+        kept = db._qc_cursor = (key, db.cursor())
+    return kept[1]
+
+
 def _fetchone(db, sql: str, params: list):
-    with db.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()
+    cursor = _cursor(db)
+    cursor.execute(sql, params)
+    return cursor.fetchone()
 
 
 def _execute(db, sql: str, params: list) -> int:
-    with db.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
+    cursor = _cursor(db)
+    cursor.execute(sql, params)
+    return cursor.rowcount
 
 
 def _placeholders(values) -> str:

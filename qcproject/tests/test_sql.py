@@ -276,3 +276,12 @@ def test_locking_a_person_by_token_locks_neither_the_token_nor_the_user(make_per
 
         assert _from_other_connection(lock_user_and_token) == {"value": alice.user.pk}
         assert _from_other_connection(lambda: sql.person_lock(alice.pk)) == {"error": 1205}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_statements_keep_working_across_a_new_connection(make_person):
+    """The module keeps a cursor per connection: a new connection gets a new one."""
+    alice = make_person("Alice")
+    assert sql.person_with_task(alice.pk).pk == alice.pk
+    connection.close()
+    assert sql.person_with_task(alice.pk).pk == alice.pk
