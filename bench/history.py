@@ -71,9 +71,14 @@ def _fill(ctx, name: str, history: int) -> dict:
     # Live rows: the same in both databases, and newer than all history.
     db.sign_in([p["id"] for p in people[:WORKING]])
     db.add_pending(WORKING + PENDING, description="live")
+    from tasks import counters
     from tasks.services import assignment_cycle
 
     assignment_cycle()  # WORKING people get the oldest WORKING of the live tasks
+    # The hourly counts the services would have kept over that history (it was bulk
+    # loaded, counting nothing): what the dashboard's windows add up.
+    if hasattr(counters, "rebuild_hours"):
+        counters.rebuild_hours()
     db.analyze()
     return {"people": people, "supervisor": supervisor}
 
@@ -118,15 +123,16 @@ def _endpoints(fixture) -> list[tuple[str, callable]]:
     else:
         # The default window (the last hour) is what a supervisor keeps open all day.
         found.append((f"GET {url} (supervisor dashboard)", get(browser, url)))
-        # The 7-day window counts the week's events (here: about 600,000 of the history),
-        # through indexes but in proportion to the window: measured, no goal.
+        # The 7-day window: a week of the history's events (here about 600,000), added up
+        # by the hour.
         found.append(
             (f"GET {url}?window=week (dashboard, 7 days)", get(browser, url + "?window=week"))
         )
     return found
 
 
-# Reads whose work grows with the window asked for, not with the age of the database.
+# Reads that range over a window's rows by design (its latest PERCENTILE_SAMPLE events,
+# for the percentiles): a read of up to that many history rows is not a scan of history.
 WINDOWED = ("?window=week",)
 
 
@@ -265,12 +271,8 @@ def run(ctx) -> list[Result]:
                 baseline=f"at {sizes[small]:,}",
                 baseline_runs=t[small],
                 ratio_runs=ratio,
-                goal="index access"
-                if label.split(" (")[0].endswith(WINDOWED)
-                else "≤ 1.5×, index access",
-                met=not scans
-                if label.split(" (")[0].endswith(WINDOWED)
-                else median(ratio) <= 1.5 and not scans,
+                goal="≤ 1.5×, index access",
+                met=median(ratio) <= 1.5 and not scans,
                 note="; ".join(f"full scan of {p['table']}" for p in scans),
                 extra={"explain": [p for p in plans if p["endpoint"] == label]},
             )

@@ -24,8 +24,8 @@ import functools
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import DEFAULT_DB_ALIAS, connection, connections
-from django.db.models.functions import Now
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db.models.functions import Now, Trunc
 from django.db.models.sql import Query
 from rest_framework.authtoken.models import Token
 
@@ -452,33 +452,51 @@ def _tasks_in_progress_sql(n: int, given_now: bool) -> str:
 
 
 @_per_database
-def _counter_add_sql() -> str:
-    value = _col(Counter, "value")
-    return (
-        f"UPDATE {_table(Counter)} SET {value} = {value} + %s"
-        f" WHERE {_col(Counter, 'name')} = %s AND {_col(Counter, 'shard')} = %s"
-    )
-
-
-def counter_add(name: str, shard: int, n: int) -> bool:
-    """Add `n` to one shard of a running total; False when that shard row does not exist."""
-    db = _db()
-    return bool(_execute(db, _counter_add_sql(db), [n, name, shard]))
+def _this_hour() -> tuple[str, list]:
+    """The start of the current hour on the database's clock, as the ORM compiles
+    `Trunc(Now(), "hour")` for this database: SQL and its parameters."""
+    query = Query(Counter)
+    compiler = query.get_compiler(connection=connection)
+    expression = Trunc(Now(), "hour", output_field=models.DateTimeField())
+    sql, params = compiler.compile(expression.resolve_expression(query))
+    return sql, list(params)
 
 
 @_per_database
-def _counter_upsert_sql() -> str:
+def _counter_add_sql() -> str:
+    value, hour = _col(Counter, "value"), _col(Counter, "hour")
+    return (
+        f"UPDATE {_table(Counter)} SET {value} = {value} + %s"
+        f" WHERE {_col(Counter, 'name')} = %s AND {_col(Counter, 'shard')} = %s"
+        f" AND {hour} IN (%s, {_this_hour(connection)[0]})"
+    )
+
+
+def counter_add(name: str, shard: int, n: int) -> int:
+    """Add `n` to one shard of a running total and of its count for the current hour: the
+    rows updated, 2 unless one of them does not exist yet."""
+    db = _db()
+    all_time = db.ops.adapt_datetimefield_value(Counter.ALL_TIME)
+    params = [n, name, shard, all_time, *_this_hour(db)[1]]
+    return _execute(db, _counter_add_sql(db), params)
+
+
+@_per_database
+def _counter_upsert_sql(this_hour: bool) -> str:
     value = _col(Counter, "value")
-    keys = f"{_col(Counter, 'name')}, {_col(Counter, 'shard')}"
+    keys = ", ".join(_col(Counter, f) for f in ("hour", "name", "shard"))
     if connection.vendor == "mysql":
         upsert = f"ON DUPLICATE KEY UPDATE {value} = {value} + VALUES({value})"
     else:
         upsert = f"ON CONFLICT ({keys}) DO UPDATE SET {value} = {value} + excluded.{value}"
-    return f"INSERT INTO {_table(Counter)} ({keys}, {value}) VALUES (%s, %s, %s) {upsert}"
+    hour = _this_hour(connection)[0] if this_hour else "%s"
+    return f"INSERT INTO {_table(Counter)} ({keys}, {value}) VALUES ({hour}, %s, %s, %s) {upsert}"
 
 
-def counter_insert_or_add(name: str, shard: int, n: int) -> None:
-    """Create a shard row holding `n`, or add `n` if a concurrent first count created it:
-    an upsert, so two first counts of the same shard cannot both insert."""
+def counter_insert_or_add(name: str, shard: int, n: int, *, this_hour: bool) -> None:
+    """Create the shard row of a running total (or of its current hour's count) holding
+    `n`, or add `n` if a concurrent first count created it: an upsert, so two first counts
+    of the same shard cannot both insert."""
     db = _db()
-    _execute(db, _counter_upsert_sql(db), [name, shard, n])
+    hour = _this_hour(db)[1] if this_hour else [db.ops.adapt_datetimefield_value(Counter.ALL_TIME)]
+    _execute(db, _counter_upsert_sql(db, this_hour), [*hour, name, shard, n])

@@ -42,6 +42,9 @@ class QCCollector:
         yield family
 
         totals = counters.totals()
+        yield CounterMetricFamily(
+            "qc_tasks_created", "Tasks created.", value=totals.get(counters.CREATED, 0)
+        )
         family = CounterMetricFamily(
             "qc_assignments", "Tasks given to people, by how.", labels=["source"]
         )

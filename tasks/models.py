@@ -1,3 +1,5 @@
+from datetime import UTC, datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Case, F, When
@@ -77,7 +79,9 @@ class Task(models.Model):
             models.Index(fields=["status", "created_at", "id"], name="qc_tasks_queue"),
             # The dashboard's flow over a window: tasks created, tasks first assigned.
             models.Index(fields=["created_at"], name="qc_tasks_created_at"),
-            models.Index(fields=["first_assigned_at"], name="qc_tasks_first_assigned_at"),
+            # With the creation time: the dashboard's waits (first assigned - created) of a
+            # window's latest tasks are read from the index alone.
+            models.Index(fields=["first_assigned_at", "created_at"], name="qc_tasks_waits"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -164,7 +168,9 @@ class Assignment(models.Model):
             models.Index(fields=["task", "assigned_at"], name="qc_assignments_task"),
             models.Index(fields=["assigned_at"], name="qc_assignments_assigned_at"),
             # The dashboard's flow: completions and releases (by reason) over a window.
-            models.Index(fields=["completed_at"], name="qc_assignments_completed_at"),
+            # With the assignment time: the dashboard's handle times (completed - assigned)
+            # of a window's latest completions are read from the index alone.
+            models.Index(fields=["completed_at", "assigned_at"], name="qc_assignments_handled"),
             # The dashboard's "completed today" per person, without reading their history.
             models.Index(fields=["person", "completed_at"], name="qc_assignments_person_done"),
             models.Index(fields=["end_reason", "ended_at"], name="qc_assignments_ended"),
@@ -244,24 +250,35 @@ class AssignerInstance(models.Model):
 
 
 class Counter(models.Model):
-    """Running totals for the metrics page (assignments, completions, releases by reason).
+    """Running totals of what the engine does (tasks created, assignments by source,
+    completions, releases by reason), for the metrics page and the dashboard.
 
     Incremented inside the transaction that does the counted thing, so a total is exact and
-    rolls back with it. Each total is spread over SHARDS rows, so concurrent transactions
-    rarely wait for the same row; a total is the sum of its shards.
+    rolls back with it. A count goes to two rows: the running total (`hour` = ALL_TIME)
+    and the hour it happened in (the database's clock), so that the dashboard adds up a
+    window's hours instead of counting a week of history. Each is spread over SHARDS rows,
+    so concurrent transactions rarely wait for the same row; a figure is the sum of its
+    shards. Where an hour's row exists, its name's running total row does too.
     """
 
     SHARDS = 16
+    # The `hour` of the running totals' rows (no real hour is this old).
+    ALL_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 
     name = models.CharField(max_length=64)
+    hour = models.DateTimeField(default=ALL_TIME)
     shard = models.PositiveSmallIntegerField()
     value = models.BigIntegerField(default=0)
 
     class Meta:
         db_table = "qc_counters"
         constraints = [
-            models.UniqueConstraint(fields=["name", "shard"], name="qc_counters_name_shard")
+            # Hour first: the totals (one `hour`) and a window (a range of hours) are ranges.
+            models.UniqueConstraint(
+                fields=["hour", "name", "shard"], name="qc_counters_hour_name_shard"
+            )
         ]
 
     def __str__(self):
-        return f"{self.name}[{self.shard}] = {self.value}"
+        when = "total" if self.hour == self.ALL_TIME else f"{self.hour:%Y-%m-%d %H}h"
+        return f"{self.name} {when} [{self.shard}] = {self.value}"

@@ -148,6 +148,7 @@ def _insert_tasks(tasks: list[Task]) -> list[int]:
         for task in tasks:
             task.save(force_insert=True)
             ids.append(task.pk)
+    counters.count(counters.CREATED, len(ids))
     # Nobody waits for the next cycle: free people get the new tasks once they exist for
     # everyone (after commit). If that fails, the assigner's cycle catches up.
     transaction.on_commit(

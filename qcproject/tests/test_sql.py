@@ -2,7 +2,7 @@
 rows: the same instances, the same clock, the same locks."""
 
 import threading
-from datetime import UTC
+from datetime import UTC, timedelta
 
 import pytest
 from django.db import connection, connections, transaction
@@ -11,6 +11,7 @@ from rest_framework.authtoken.models import Token
 
 from personnel.models import Person
 from qcproject import sql
+from qcproject.db import db_now
 from qcproject.testing import age_heartbeat, make_tasks
 from tasks.models import Assignment, Counter, Task, TaskStatus
 
@@ -212,12 +213,21 @@ def test_assign_pairs_writes_people_assignments_and_tasks(alice, bob):
         assert (opened.person_id, opened.source, opened.end_reason) == (person.pk, "ASSIGNER", "")
 
 
-def test_counter_shards_add_up():
-    assert sql.counter_add("probe", 3, 5) is False  # no such shard row yet
-    sql.counter_insert_or_add("probe", 3, 5)
-    sql.counter_insert_or_add("probe", 3, 2)  # the row exists now: added, not inserted
-    assert sql.counter_add("probe", 3, 1) is True
-    assert Counter.objects.get(name="probe", shard=3).value == 8
+def test_counter_rows_for_the_total_and_the_hour():
+    assert sql.counter_add("probe", 3, 5) == 0  # neither row exists yet
+    sql.counter_insert_or_add("probe", 3, 5, this_hour=False)
+    assert sql.counter_add("probe", 3, 1) == 1  # the total's row only
+    sql.counter_insert_or_add("probe", 3, 1, this_hour=True)
+    sql.counter_insert_or_add("probe", 3, 2, this_hour=True)  # exists now: added to
+    assert sql.counter_add("probe", 3, 10) == 2
+
+    rows = {
+        c.hour == Counter.ALL_TIME: c.value for c in Counter.objects.filter(name="probe", shard=3)
+    }
+    assert rows == {True: 16, False: 13}
+    (hour,) = Counter.objects.exclude(hour=Counter.ALL_TIME).values_list("hour", flat=True)
+    assert (hour.minute, hour.second, hour.microsecond) == (0, 0, 0)
+    assert db_now() - hour < timedelta(hours=1)
 
 
 # --- locks: a second connection, in a thread ---

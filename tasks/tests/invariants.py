@@ -6,6 +6,7 @@ scenario that moved tasks, and at the end of every concurrency test.
 """
 
 from collections import defaultdict
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -252,10 +253,14 @@ def count_rows() -> dict:
 
 
 def assert_counters_match() -> None:
-    """The metrics' running totals (qc_counters) agree with the assignment rows."""
-    from tasks.counters import totals
+    """The metrics' running totals (qc_counters) agree with the assignment rows, and the
+    counts by the hour add up to the running totals."""
+    from tasks.counters import since, totals
+    from tasks.models import Counter
 
     have = totals()
+    by_hour = since(Counter.ALL_TIME + timedelta(hours=1))
+    assert {k: v for k, v in by_hour.items() if v} == {k: v for k, v in have.items() if v}
     by_source = dict(Assignment.objects.values_list("source").annotate(n=Count("id")).order_by())
     for source in AssignmentSource.values:
         assert have.get(f"assignments:{source}", 0) == by_source.get(source, 0), source

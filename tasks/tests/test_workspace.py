@@ -281,6 +281,7 @@ def test_metrics_values(client, settings, alice, bob):
     expected = [
         "qc_queue_pending 1.0",
         "qc_queue_in_progress 1.0",
+        "qc_tasks_created_total 3.0",
         'qc_people{state="working"} 1.0',
         'qc_people{state="idle"} 0.0',
         'qc_people{state="signed_out"} 1.0',
