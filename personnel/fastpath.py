@@ -27,11 +27,12 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework.renderers import JSONRenderer
 
 from . import services
-from .serializers import MAX_ID, PersonSerializer
+from .serializers import MAX_ID, person_representation
 
 # What DRF adds to these views' answers (APIView.default_response_headers).
 _HEADERS = {"Allow": "POST, OPTIONS", "Vary": "Accept"}
-_ANY_JSON = frozenset({"", "*/*", JSONRenderer.media_type})
+_JSON = JSONRenderer.media_type
+_ANY_JSON = frozenset({"", "*/*", _JSON})
 _render = JSONRenderer().render
 
 
@@ -53,9 +54,9 @@ def _plain_json_post(request) -> bool:
 
 
 def _answer(person) -> HttpResponse:
-    response = HttpResponse(
-        _render(PersonSerializer(person).data), content_type=JSONRenderer.media_type
-    )
+    """The person as the DRF view would render it: PersonSerializer's representation, by
+    DRF's JSON renderer."""
+    response = HttpResponse(_render(person_representation(person)), content_type=_JSON)
     for name, value in _HEADERS.items():
         response[name] = value
     return response
@@ -121,7 +122,7 @@ def _sign_in_self(request, key: str):
     body = request.body
     if not body:
         return services.person_login_with_token(token_key=key)
-    if request.META.get("CONTENT_TYPE", "").split(";")[0].strip() != JSONRenderer.media_type:
+    if request.META.get("CONTENT_TYPE", "").split(";")[0].strip() != _JSON:
         return None
     try:
         data = json.loads(body)

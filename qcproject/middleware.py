@@ -1,4 +1,5 @@
-"""Guards that run before any view: refuse JSON bodies the API could not handle sanely.
+"""The project's middleware: guards that refuse JSON bodies the API could not handle
+sanely, before any view runs; and Django's message middleware, made lazy.
 
 - A JSON body larger than `DATA_UPLOAD_MAX_MEMORY_SIZE` gets 413. Django refuses it anyway
   once something reads it, but with an HTML 400 from deep inside request parsing; here it
@@ -9,13 +10,18 @@
 
 Only JSON bodies are looked at: form posts are limited by Django itself, and multipart
 uploads (the admin's task import) are streamed to disk and may be larger.
+
+- `MessageMiddleware` makes the message storage only for a request that uses it.
 """
 
 import re
 
 from django.conf import settings
+from django.contrib.messages import middleware as messages_middleware
+from django.contrib.messages.storage import default_storage
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
+from django.utils.functional import SimpleLazyObject, empty
 
 DEFAULT_MAX_JSON_DEPTH = 64
 
@@ -83,3 +89,22 @@ def _too_large(limit: int) -> JsonResponse:
         {"detail": f"The request body is larger than {limit} bytes.", "code": "too_large"},
         status=413,
     )
+
+
+class MessageMiddleware(messages_middleware.MessageMiddleware):
+    """Django's message middleware, with the message storage made when first used.
+
+    Django's makes a cookie-and-session storage for every request, a few percent of a
+    heartbeat's CPU, and API requests never use it. Here `request._messages` (what
+    django.contrib.messages reads and writes) is made on first use; a request that never
+    used it has nothing to store.
+    """
+
+    def process_request(self, request):
+        request._messages = SimpleLazyObject(lambda: default_storage(request))
+
+    def process_response(self, request, response):
+        stored = request.__dict__.get("_messages")
+        if isinstance(stored, SimpleLazyObject) and stored._wrapped is empty:
+            return response
+        return super().process_response(request, response)
