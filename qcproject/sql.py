@@ -1,11 +1,13 @@
 """The hot statements, in raw SQL, in one place.
 
-Why raw SQL: a heartbeat, a sign-in and a complete are each a handful of small statements
-by key, and on the deployment machine (2 cores) Django's ORM spends 0.6–1 ms of CPU
-building and compiling each one, against ~0.1 ms for a raw statement. Through the ORM a
-heartbeat cost the web server 6.5 ms of CPU, most of it building queries, and a sign-in
-12 ms; neither the 500-person shift start nor the heartbeat goal of `make bench` can be met
-that way (docs/benchmarks.md). Everything else stays with the ORM.
+Why raw SQL: a heartbeat and a sign-in are each a handful of small statements by key, and
+on the deployment machine (2 cores) Django's ORM spends 0.6–1 ms of CPU building and
+compiling each one, against ~0.1 ms for a raw statement. Through the ORM a heartbeat cost
+the web server 6.5 ms of CPU, most of it building queries, and a sign-in 12 ms; neither the
+500-person shift start nor the heartbeat goal of `make bench` can be met that way
+(docs/benchmarks.md). Here are those statements, the token authentication every API
+request runs, the assignment writes every handover shares (sign-in, complete, assigner) and
+the counters every counted transaction bumps. Everything else stays with the ORM.
 
 What every statement here keeps to:
 - It runs on `django.db.connection`, inside the caller's transaction, and takes only the
@@ -68,21 +70,25 @@ def _col(model, field_name: str, alias: str | None = None) -> str:
     return f"{_q(alias)}.{column}" if alias else column
 
 
+def _compiled(expression) -> tuple[str, list]:
+    """An ORM expression as the ORM compiles it for the current database: SQL, parameters."""
+    query = Query(Person)
+    compiler = query.get_compiler(connection=connection)
+    sql, params = compiler.compile(expression.resolve_expression(query))
+    return sql, list(params)
+
+
 @_per_database
 def _now() -> str:
-    """`Now()` as the ORM compiles it for this database."""
-    query = Query(Person)
-    sql, _ = query.get_compiler(connection=connection).compile(Now().resolve_expression(query))
-    return sql
+    """`Now()`, the database's clock."""
+    return _compiled(Now())[0]
 
 
 @_per_database
 def _cutoff_sql() -> str:
-    """`heartbeat_cutoff()` (now minus a duration) as the ORM compiles it for this
-    database; the duration is its one parameter, in microseconds."""
-    query = Query(Person)
-    compiler = query.get_compiler(connection=connection)
-    sql, params = compiler.compile(heartbeat_cutoff(1).resolve_expression(query))
+    """`heartbeat_cutoff()` (now minus a duration); the duration is its one parameter, in
+    microseconds."""
+    sql, params = _compiled(heartbeat_cutoff(1))
     assert params == [1_000_000], "the cutoff takes its duration as one parameter"
     return sql
 
@@ -98,6 +104,13 @@ def _for_update(*, skip_locked: bool = False) -> str:
     return " " + connection.ops.for_update_sql(skip_locked=skip_locked)
 
 
+def _converters(field, alias: str):
+    """The column of `field` under `alias`, and what the ORM's compiler applies to its
+    values on their way out of the database (booleans, aware datetimes)."""
+    col = field.get_col(alias)
+    return col, connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+
+
 class _Columns:
     """A model's concrete columns in a SELECT list, and the way back from a row to an
     instance, with the converters the ORM's compiler would apply."""
@@ -109,8 +122,7 @@ class _Columns:
         self.width = len(fields)
         self.converters = []
         for i, f in enumerate(fields):
-            col = f.get_col(alias)
-            chain = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+            col, chain = _converters(f, alias)
             if chain:
                 self.converters.append((i, col, chain))
 
@@ -222,21 +234,6 @@ def _active_token_sql(select: str, join: str = "") -> str:
 
 
 @_per_database
-def _heartbeat_with_token_sql() -> str:
-    token_user = _active_token_sql(connection, _col(Token, "user", "t"))
-    return f"{_heartbeat_sql(connection)} AND {_col(Person, 'user')} = ({token_user})"
-
-
-def person_heartbeat_with_token(person_id: int, key: str, *, timeout: int | None = None) -> bool:
-    """`person_heartbeat` for the holder of API token `key` only: the session is refreshed
-    when it is live and the token is this person's own, of an active user. One statement
-    for the common case of the API's most frequent request; False in every other case."""
-    db = _db()
-    params = [person_id, _cutoff_param(timeout), key]
-    return bool(_execute(db, _heartbeat_with_token_sql(db), params))
-
-
-@_per_database
 def _heartbeat_sql() -> str:
     heartbeat = _col(Person, "last_heartbeat")
     return (
@@ -253,6 +250,21 @@ def person_heartbeat(person_id: int, *, timeout: int | None = None) -> bool:
     """
     db = _db()
     return bool(_execute(db, _heartbeat_sql(db), [person_id, _cutoff_param(timeout)]))
+
+
+@_per_database
+def _heartbeat_with_token_sql() -> str:
+    token_user = _active_token_sql(connection, _col(Token, "user", "t"))
+    return f"{_heartbeat_sql(connection)} AND {_col(Person, 'user')} = ({token_user})"
+
+
+def person_heartbeat_with_token(person_id: int, key: str, *, timeout: int | None = None) -> bool:
+    """`person_heartbeat` for the holder of API token `key` only: the session is refreshed
+    when it is live and the token is this person's own, of an active user. One statement
+    for the common case of the API's most frequent request; False in every other case."""
+    db = _db()
+    params = [person_id, _cutoff_param(timeout), key]
+    return bool(_execute(db, _heartbeat_with_token_sql(db), params))
 
 
 @_per_database
@@ -306,6 +318,8 @@ def person_lock(
     in its first statement. Under READ COMMITTED the token and user rows are read, not
     locked (checked in tests).
     """
+    if person_id is None and token_key is None:
+        raise ValueError("person_lock needs a person id, a token key, or both")
     db = _db()
     params = [_cutoff_param(timeout)]
     params += [person_id] if person_id is not None else []
@@ -321,11 +335,15 @@ def person_lock(
     return found
 
 
+@_per_database
+def _datetime_converters():
+    return _converters(Person._meta.get_field("last_heartbeat"), "p")
+
+
 def _datetime_from_db(db, value):
     """A datetime the database sent, as the ORM would give it (aware, in UTC)."""
-    field = Person._meta.get_field("last_heartbeat")
-    col = field.get_col(Person._meta.db_table)
-    for convert in db.ops.get_db_converters(col) + col.get_db_converters(db):
+    col, chain = _datetime_converters(db)
+    for convert in chain:
         value = convert(value, col, db)
     return value
 
@@ -453,13 +471,9 @@ def _tasks_in_progress_sql(n: int, given_now: bool) -> str:
 
 @_per_database
 def _this_hour() -> tuple[str, list]:
-    """The start of the current hour on the database's clock, as the ORM compiles
-    `Trunc(Now(), "hour")` for this database: SQL and its parameters."""
-    query = Query(Counter)
-    compiler = query.get_compiler(connection=connection)
-    expression = Trunc(Now(), "hour", output_field=models.DateTimeField())
-    sql, params = compiler.compile(expression.resolve_expression(query))
-    return sql, list(params)
+    """`Trunc(Now(), "hour")`, the start of the current hour on the database's clock: SQL
+    and its parameters."""
+    return _compiled(Trunc(Now(), "hour", output_field=models.DateTimeField()))
 
 
 @_per_database
