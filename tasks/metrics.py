@@ -49,17 +49,17 @@ class QCCollector:
             "qc_assignments", "Tasks given to people, by how.", labels=["source"]
         )
         for source in AssignmentSource.values:
-            family.add_metric([source], totals.get(f"assignments:{source}", 0))
+            family.add_metric([source], totals.get(counters.assignments(source), 0))
         yield family
         yield CounterMetricFamily(
-            "qc_completions", "Tasks completed.", value=totals.get("completions", 0)
+            "qc_completions", "Tasks completed.", value=totals.get(counters.COMPLETIONS, 0)
         )
         family = CounterMetricFamily(
             "qc_releases", "Assignments ended without completion, by reason.", labels=["reason"]
         )
         for reason in EndReason.values:
             if reason != EndReason.COMPLETED:
-                family.add_metric([reason], totals.get(f"releases:{reason}", 0))
+                family.add_metric([reason], totals.get(counters.releases(reason), 0))
         yield family
 
         duration = GaugeMetricFamily(

@@ -58,7 +58,7 @@ def _hand_over(pairs: list[tuple[int, int]], *, source: str, now=None) -> None:
     """`_assign_pairs` for a caller that has marked the people busy itself (a sign-in
     writes the session and the busy flag in one statement); see `sql.tasks_hand_over`."""
     sql.tasks_hand_over(pairs, source=source, now=now)
-    counters.count(f"assignments:{source}", len(pairs))
+    counters.count(counters.assignments(source), len(pairs))
 
 
 def _give_next_task(person_id: int, *, source: str, exclude: tuple[int, ...] = ()) -> Task | None:
@@ -94,7 +94,7 @@ def _release_tasks(person_ids: list[int], *, reason: str) -> list[int]:
     if task_ids:
         Task.objects.filter(pk__in=task_ids).update(status=TaskStatus.PENDING, assigned_to=None)
         Assignment.objects.filter(open_task__in=task_ids).update(ended_at=Now(), end_reason=reason)
-        counters.count(f"releases:{reason}", len(task_ids))
+        counters.count(counters.releases(reason), len(task_ids))
     return task_ids
 
 
@@ -272,7 +272,7 @@ def task_complete(*, task_id: int, person_id: int | None = None) -> CompleteResu
                 completed_at=Now(), ended_at=Now(), end_reason=EndReason.COMPLETED
             )
             assert closed == 1, "an in-progress task has exactly one open assignment"
-            counters.count("completions")
+            counters.count(counters.COMPLETIONS)
             task.status = TaskStatus.COMPLETED
             # The person's own complete is a sign of life; a supervisor's is not, and a
             # holder whose session expired gets no next task (the sweep will sign them out).

@@ -255,6 +255,7 @@ def count_rows() -> dict:
 def assert_counters_match() -> None:
     """The metrics' running totals (qc_counters) agree with the assignment rows, and the
     counts by the hour add up to the running totals."""
+    from tasks import counters
     from tasks.counters import since, totals
     from tasks.models import Counter
 
@@ -263,14 +264,14 @@ def assert_counters_match() -> None:
     assert {k: v for k, v in by_hour.items() if v} == {k: v for k, v in have.items() if v}
     by_source = dict(Assignment.objects.values_list("source").annotate(n=Count("id")).order_by())
     for source in AssignmentSource.values:
-        assert have.get(f"assignments:{source}", 0) == by_source.get(source, 0), source
+        assert have.get(counters.assignments(source), 0) == by_source.get(source, 0), source
     ended = dict(
         Assignment.objects.exclude(end_reason="")
         .values_list("end_reason")
         .annotate(n=Count("id"))
         .order_by()
     )
-    assert have.get("completions", 0) == ended.get(EndReason.COMPLETED, 0)
+    assert have.get(counters.COMPLETIONS, 0) == ended.get(EndReason.COMPLETED, 0)
     for reason in EndReason.values:
         if reason != EndReason.COMPLETED:
-            assert have.get(f"releases:{reason}", 0) == ended.get(reason, 0), reason
+            assert have.get(counters.releases(reason), 0) == ended.get(reason, 0), reason
