@@ -71,6 +71,7 @@ def _script(ctx, people: list[dict], *, bare: bool) -> str:
 
 def _wrk(port: int, script: str, seconds: float, *, probe_env: dict | None = None) -> dict:
     """wrk's figures; with `probe_env`, also the commit probe's, measured beside it."""
+    duration = max(1, round(seconds))
     probe = None
     if probe_env is not None:
         probe = subprocess.Popen(
@@ -80,7 +81,7 @@ def _wrk(port: int, script: str, seconds: float, *, probe_env: dict | None = Non
                 "bench.commit_probe",
                 probe_env["DATABASE_URL"],
                 db.current(),
-                str(max(1, round(seconds))),
+                str(duration),
             ],
             env=probe_env,
             stdout=subprocess.PIPE,
@@ -91,7 +92,7 @@ def _wrk(port: int, script: str, seconds: float, *, probe_env: dict | None = Non
             "wrk",
             "-t2",
             f"-c{CONNECTIONS}",
-            f"-d{max(1, round(seconds))}s",
+            f"-d{duration}s",
             "--timeout",
             "5s",
             "-s",

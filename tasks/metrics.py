@@ -19,7 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from qcproject.db import db_now
 
 from . import counters, selectors
-from .models import AssignerInstance, AssignmentSource, EndReason
+from .models import RELEASE_REASONS, AssignerInstance, AssignmentSource
 
 
 class QCCollector:
@@ -57,9 +57,8 @@ class QCCollector:
         family = CounterMetricFamily(
             "qc_releases", "Assignments ended without completion, by reason.", labels=["reason"]
         )
-        for reason in EndReason.values:
-            if reason != EndReason.COMPLETED:
-                family.add_metric([reason], totals.get(counters.releases(reason), 0))
+        for reason in RELEASE_REASONS:
+            family.add_metric([reason], totals.get(counters.releases(reason), 0))
         yield family
 
         duration = GaugeMetricFamily(

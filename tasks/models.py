@@ -122,6 +122,11 @@ class EndReason(models.TextChoices):
     CANCELLED = "CANCELLED", "Task cancelled"
 
 
+# The ways an assignment ends without its task completed (the dashboard's and /metrics'
+# "released" figures).
+RELEASE_REASONS = tuple(r for r in EndReason.values if r != EndReason.COMPLETED)
+
+
 class AssignmentQuerySet(models.QuerySet):
     def open(self):
         return self.filter(ended_at__isnull=True)

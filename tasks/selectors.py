@@ -15,7 +15,14 @@ from personnel.models import Person
 from qcproject.db import db_now
 
 from . import counters
-from .models import AssignerInstance, Assignment, AssignmentSource, EndReason, Task, TaskStatus
+from .models import (
+    RELEASE_REASONS,
+    AssignerInstance,
+    Assignment,
+    AssignmentSource,
+    Task,
+    TaskStatus,
+)
 
 WINDOWS = {
     "hour": ("Last hour", timedelta(hours=1)),
@@ -169,7 +176,6 @@ def flow_stats(*, since: datetime) -> FlowStats:
         boundary += timedelta(hours=1)
     edge = _counts_between(since, boundary)
     hours = counters.since(boundary)
-    released_reasons = [r for r in EndReason.values if r != EndReason.COMPLETED]
     # The durations are computed by the database, from the index alone (qc_tasks_waits,
     # qc_assignments_handled): no row lookups, and no timestamps to parse in Python.
     waits = _seconds(
@@ -188,7 +194,7 @@ def flow_stats(*, since: datetime) -> FlowStats:
         completed=edge[counters.COMPLETIONS] + hours.get(counters.COMPLETIONS, 0),
         released={
             reason: edge["released"].get(reason, 0) + hours.get(counters.releases(reason), 0)
-            for reason in released_reasons
+            for reason in RELEASE_REASONS
         },
         wait_median=percentile(waits, 50),
         wait_p90=percentile(waits, 90),
@@ -221,7 +227,7 @@ def flow_counts_from_history(*, start: datetime, end: datetime | None = None) ->
     assigned = Assignment.objects.filter(assigned_at__gte=start)
     completed = Assignment.objects.filter(completed_at__gte=start)
     released = Assignment.objects.filter(
-        end_reason__in=[r for r in EndReason.values if r != EndReason.COMPLETED],
+        end_reason__in=RELEASE_REASONS,
         ended_at__gte=start,
     )
     if end is not None:
