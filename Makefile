@@ -1,5 +1,6 @@
 # qc-assign. `make run`: the demo (web + assigner, SQLite); `make test`: the suite on MariaDB.
-# Each target creates .venv and installs requirements.txt first, only when that changed.
+# Each target creates .venv and installs requirements-dev.txt (the runtime set, requirements.txt,
+# and the development tools) first, only when one of them changed.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -8,7 +9,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Newer than requirements.txt once it is installed into .venv.
+# Newer than both requirement files once they are installed into .venv.
 INSTALLED := $(VENV)/.installed
 
 # make run: the development server and the assigner, on a SQLite file in the project.
@@ -37,10 +38,10 @@ help:
 
 venv: $(INSTALLED)
 
-$(INSTALLED): requirements.txt
+$(INSTALLED): requirements.txt requirements-dev.txt
 	scripts/ensure-build-deps $(PYTHON)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --disable-pip-version-check --quiet -r requirements.txt
+	$(BIN)/pip install --disable-pip-version-check --quiet -r requirements-dev.txt
 	touch $@
 
 run: $(INSTALLED)
