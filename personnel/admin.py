@@ -6,8 +6,8 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 
+from qcproject.admin_mixins import back_to
 from qcproject.exceptions import DomainError
-from tasks.admin import back_to
 from tasks.models import Task
 
 from . import services
