@@ -96,7 +96,7 @@ def seed_loop(conn) -> int:
 
 
 def engine() -> int:
-    from tasks.services import assignment_cycle
+    from tasks.assigner import assignment_cycle
 
     return assignment_cycle().assigned
 

@@ -72,7 +72,7 @@ def _fill(ctx, name: str, history: int) -> dict:
     db.sign_in([p["id"] for p in people[:WORKING]])
     db.add_pending(WORKING + PENDING, description="live")
     from tasks import counters
-    from tasks.services import assignment_cycle
+    from tasks.assigner import assignment_cycle
 
     assignment_cycle()  # WORKING people get the oldest WORKING of the live tasks
     # The hourly counts the services would have kept over that history (it was bulk
@@ -87,7 +87,7 @@ def _endpoints(fixture) -> list[tuple[str, callable]]:
     """What a cycle and a supervisor's screens read: every one that exists in this tree."""
     from django.contrib.auth import get_user_model
 
-    from tasks.services import assignment_cycle
+    from tasks.assigner import assignment_cycle
 
     User = get_user_model()
     api = Client(HTTP_AUTHORIZATION=f"Token {fixture['supervisor']['token']}")

@@ -11,6 +11,21 @@ def heartbeat_cutoff(timeout: int | None = None):
     return Now() - models.Value(timedelta(seconds=seconds), output_field=models.DurationField())
 
 
+# Whether a work session is live, the one definition (docs/engine.md, "Liveness"): signed
+# in, and heard from within the heartbeat timeout on the database's clock. A stale session
+# is its complement among signed-in people, written as a range on the same index so that
+# the sweep's locking read scans only the stale rows. The hand-written statements compile
+# these same conditions (tasks/sql.py).
+
+
+def session_live(timeout: int | None = None) -> models.Q:
+    return models.Q(is_logged_in=True, last_heartbeat__gte=heartbeat_cutoff(timeout))
+
+
+def session_stale(timeout: int | None = None) -> models.Q:
+    return models.Q(is_logged_in=True, last_heartbeat__lt=heartbeat_cutoff(timeout))
+
+
 class PersonQuerySet(models.QuerySet):
     def logged_in(self):
         return self.filter(is_logged_in=True)
@@ -21,20 +36,17 @@ class PersonQuerySet(models.QuerySet):
 
     def stale(self, *, timeout: int | None = None):
         """Signed in, but silent for longer than `timeout` seconds (index `qc_personnel_stale`)."""
-        return self.filter(
-            is_logged_in=True, last_heartbeat__lt=heartbeat_cutoff(timeout)
-        ).order_by("last_heartbeat", "id")
+        return self.filter(session_stale(timeout)).order_by("last_heartbeat", "id")
 
     def live(self, *, timeout: int | None = None):
         """Signed in, with a heartbeat younger than `timeout` seconds."""
-        return self.filter(is_logged_in=True, last_heartbeat__gte=heartbeat_cutoff(timeout))
+        return self.filter(session_live(timeout))
 
     def with_liveness(self, *, timeout: int | None = None):
         """Annotate `is_live`: signed in and heard from within the timeout."""
         return self.annotate(
             is_live=models.ExpressionWrapper(
-                models.Q(is_logged_in=True, last_heartbeat__gte=heartbeat_cutoff(timeout)),
-                output_field=models.BooleanField(),
+                session_live(timeout), output_field=models.BooleanField()
             )
         )
 
@@ -42,8 +54,9 @@ class PersonQuerySet(models.QuerySet):
 class Person(models.Model):
     """A member of the QC staff, with the state the assigner works from.
 
-    `is_logged_in`, `is_busy` and the timestamps change only through `personnel.services`
-    and `tasks.services`; `is_busy` is true exactly when the person has a task in progress.
+    `is_logged_in`, `is_busy` and the timestamps change only through the engine's services
+    (`tasks.sessions`, `tasks.services`, `tasks.interventions`, `tasks.assigner`); `is_busy`
+    is true exactly when the person has a task in progress.
     """
 
     user = models.OneToOneField(

@@ -1,10 +1,13 @@
 """What the REST API shares: error mapping, pagination, permissions, routing."""
 
+import functools
 import logging
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
-from rest_framework import permissions, status
+from django.http import QueryDict
+from rest_framework import permissions, serializers, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
@@ -99,6 +102,49 @@ def acting_person_id(user) -> int | None:
     """The id of the QC person this user is, or None."""
     person = getattr(user, "person", None) if user.is_authenticated else None
     return person.pk if person is not None else None
+
+
+def validated_body(serializer_class, data, **kwargs):
+    """Validate a request body; return the validated data.
+
+    Stricter than DRF for JSON bodies: a field the serializer does not take (unknown or
+    read-only) and a number or boolean where a string is expected are errors (400), not
+    silently ignored or converted; a client that sends `"status": "COMPLETED"` hears of it.
+    """
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    if not isinstance(data, QueryDict):  # HTML forms (browsable API) carry extra keys
+        many = kwargs.get("many", False)
+        rules = _field_rules(serializer_class)
+        errors = {}
+        for index, item in enumerate(data if many else [data]):
+            problems = _strict_problems(rules, item)
+            if problems:
+                errors[str(index)] = problems
+        if errors:
+            raise ValidationError(errors if many else errors["0"])
+    return serializer.validated_data
+
+
+@functools.cache
+def _field_rules(serializer_class) -> tuple[frozenset[str], frozenset[str]]:
+    """The fields a body may carry, and the fields that must be strings (once per class:
+    building a serializer's fields costs more than validating a small body)."""
+    fields = serializer_class().fields
+    writable = frozenset(name for name, field in fields.items() if not field.read_only)
+    strings = frozenset(
+        name for name, field in fields.items() if isinstance(field, serializers.CharField)
+    )
+    return writable, strings
+
+
+def _strict_problems(rules, item: dict) -> dict:
+    writable, strings = rules
+    problems = {name: ["Unknown field."] for name in item if name not in writable}
+    for name in strings:
+        if not isinstance(item.get(name, ""), str):
+            problems[name] = ["Not a valid string."]
+    return problems
 
 
 class OptionalSlashRouter(SimpleRouter):

@@ -13,8 +13,7 @@ from datetime import datetime
 from django.db.models import Count, Sum
 from django.db.models.functions import Trunc
 
-from qcproject import sql
-
+from . import sql
 from .models import Assignment, Counter, EndReason, Task
 
 # Created tasks are counted as "created", given ones as "assignments:<source>", completed

@@ -22,9 +22,10 @@ import pytest
 from django.db.models.functions import Now
 
 from personnel.models import Person
-from personnel.services import person_login, person_logout
+from tasks.interventions import task_release
 from tasks.models import Assignment, Task, TaskStatus
-from tasks.services import task_create, task_release
+from tasks.services import task_create
+from tasks.sessions import person_login, person_logout
 
 # Playwright's sync API runs an event loop in this thread, and Django refuses database
 # queries from a thread with a running loop unless told it is safe: it is, the loop only
@@ -33,7 +34,7 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 from playwright.sync_api import expect  # noqa: E402
 
-from qcproject.testing import subprocess_env
+from tasks.testing import subprocess_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

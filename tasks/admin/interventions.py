@@ -5,7 +5,7 @@ from django.contrib import messages
 
 from personnel.models import Person
 from qcproject.exceptions import DomainError
-from tasks import services
+from tasks import interventions
 
 
 def can_intervene(request) -> bool:
@@ -19,9 +19,9 @@ def free_people():
 
 # intervention name -> (service, what it did)
 TASK_INTERVENTIONS = {
-    "release": (services.task_release, "is back in the queue"),
-    "cancel": (services.task_cancel, "is cancelled"),
-    "reassign": (services.task_reassign, "is reassigned"),
+    "release": (interventions.task_release, "is back in the queue"),
+    "cancel": (interventions.task_cancel, "is cancelled"),
+    "reassign": (interventions.task_reassign, "is reassigned"),
 }
 
 

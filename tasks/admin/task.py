@@ -2,7 +2,6 @@
 task's page with its intervention buttons."""
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -12,9 +11,9 @@ from django.urls import path, reverse
 
 from personnel.models import Person
 from qcproject.admin_mixins import back_to
+from qcproject.exceptions import DomainError
 from tasks import services
 from tasks.models import Task, TaskStatus
-from tasks.services import MAX_DESCRIPTION_LENGTH
 
 from .dashboard import dashboard_view
 from .importing import import_view
@@ -33,17 +32,12 @@ class TaskAddForm(forms.ModelForm):
         fields = []
 
     def clean_descriptions(self):
-        lines = [line.strip() for line in self.cleaned_data["descriptions"].splitlines()]
-        lines = [line for line in lines if line]
-        if not lines:
-            raise ValidationError("Give at least one description.")
-        if len(lines) > settings.QC_MAX_BULK_TASKS:
-            raise ValidationError(
-                f"At most {settings.QC_MAX_BULK_TASKS} tasks at once; use Import for more."
-            )
-        if any(len(line) > MAX_DESCRIPTION_LENGTH for line in lines):
-            raise ValidationError(f"A line is longer than {MAX_DESCRIPTION_LENGTH} characters.")
-        return lines
+        lines = [line for line in self.cleaned_data["descriptions"].splitlines() if line.strip()]
+        try:
+            return services.task_descriptions_clean(lines)
+        except DomainError as exc:
+            hint = " Use Import for more." if exc.code == "too_many_tasks" else ""
+            raise ValidationError(exc.message + hint) from exc
 
 
 class TaskActionForm(helpers.ActionForm):
