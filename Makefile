@@ -23,7 +23,7 @@ RUN_ENV = DEBUG=1 DATABASE_URL='$(RUN_DATABASE_URL)' PYTHONUNBUFFERED=1
 # is `test_` + the name in the URL, created by the test run.
 TEST_DATABASE_URL ?= mysql://root:@127.0.0.1:3306/qc
 PYTEST_ARGS ?=
-SQLITE_TESTS = qcproject/tests/test_sql.py tasks/tests/test_sql.py personnel/tests/test_services.py \
+SQLITE_TESTS = personnel/tests/test_authentication.py tasks/tests/test_sql.py personnel/tests/test_services.py \
 	tasks/tests/test_services.py
 
 .PHONY: help venv run test lint clean
@@ -33,7 +33,7 @@ help:
 	@echo '             on http://$(WEB_HOST):$(WEB_PORT)/; Ctrl-C stops both'
 	@echo 'make test    run the tests against MariaDB ($(TEST_DATABASE_URL));'
 	@echo '             pass pytest options with PYTEST_ARGS="-x -k complete"'
-	@echo 'make lint    ruff check and ruff format --check'
+	@echo 'make lint    ruff, the layering contract (import-linter), mypy on the services'
 	@echo 'make clean   remove .venv, db.sqlite3 and staticfiles'
 
 venv: $(INSTALLED)
@@ -69,6 +69,8 @@ test: $(INSTALLED)
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	DEBUG=1 $(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles

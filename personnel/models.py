@@ -1,8 +1,12 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Now
+
+if TYPE_CHECKING:
+    from tasks.models import Task
 
 
 def heartbeat_cutoff(timeout: int | None = None):
@@ -51,6 +55,9 @@ class PersonQuerySet(models.QuerySet):
         )
 
 
+NAME_MAX_LENGTH = 255
+
+
 class Person(models.Model):
     """A member of the QC staff, with the state the assigner works from.
 
@@ -62,7 +69,7 @@ class Person(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="person"
     )
-    name = models.CharField(max_length=255)
+    name = models.CharField(max_length=NAME_MAX_LENGTH)
     is_logged_in = models.BooleanField(default=False)
     is_busy = models.BooleanField(default=False)
     # Tracks the last time the person's client sent a signal (the database's clock).
@@ -76,6 +83,13 @@ class Person(models.Model):
     signed_out_reason = models.CharField(max_length=16, blank=True)
 
     objects = PersonQuerySet.as_manager()
+
+    # Not columns: set by the engine's reads. Whether the session is live (`people_lock`,
+    # `with_liveness`), the database's clock when the row was locked (`people_lock`), and
+    # the task in progress (`person_get`).
+    is_live: bool
+    db_now: datetime
+    current_task: "Task | None"
 
     class Meta:
         db_table = "qc_personnel"

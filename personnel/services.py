@@ -8,13 +8,13 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from .models import Person
+from .models import NAME_MAX_LENGTH, Person
 
 
 def person_validate_new(*, name: str, username: str, password: str) -> None:
     """Raise ValidationError, keyed by field, unless these make a valid new QC person."""
     errors: dict[str, list[str]] = {}
-    name_max = Person._meta.get_field("name").max_length
+    name_max = NAME_MAX_LENGTH
     if not name.strip():
         errors["name"] = ["This field may not be blank."]
     elif len(name.strip()) > name_max:

@@ -7,8 +7,8 @@ from rest_framework.negotiation import DefaultContentNegotiation
 class ContentNegotiation(DefaultContentNegotiation):
     """DRF's content negotiation, with a shortcut for what API clients send.
 
-    Parsing the Accept header costs about 0.2 ms of CPU a request on the 2-core machine, a
-    twentieth of a heartbeat, and nearly every API client asks for JSON or for anything
+    Parsing the Accept header is a measurable share of a heartbeat's CPU
+    (docs/benchmarks.md), and nearly every API client asks for JSON or for anything
     (or sends no Accept at all): the first renderer, JSON, is the answer without parsing.
     Anything else (a browser's Accept, `?format=`) goes the general way.
     """

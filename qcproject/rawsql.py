@@ -156,8 +156,8 @@ def datetime_to_db(db, value):
 def cursor(db):
     """A cursor of `db`, kept for the apps' statements while the connection lasts.
 
-    Django makes a cursor per `connection.cursor()` call, and for a sign-in's seven
-    statements that was a tenth of its CPU. The health check and the (re)connection that
+    Django makes a cursor per `connection.cursor()` call, a measurable share of a sign-in's
+    CPU over its several statements. The health check and the (re)connection that
     `cursor()` would do are done here too; a new connection, or query logging turned on
     (DEBUG, the test suite's query counts), gets a new cursor.
     """

@@ -93,20 +93,23 @@ def _database(url: str) -> dict:
     engine = db["ENGINE"]
     options = db.setdefault("OPTIONS", {})
     if engine == "django.db.backends.mysql":
-        # One clock for staleness: the database's, in UTC (pitfall 8). A short lock wait keeps
-        # a frozen peer from holding web requests for the server default of 50 s (pitfall 11).
+        # One clock for staleness: the database's, in UTC. A short lock wait keeps a frozen
+        # peer from holding web requests for the server default of 50 s (docs/engine.md,
+        # "MySQL and MariaDB traps", 8 and 11).
         options.setdefault(
             "init_command",
             "SET time_zone = '+00:00', "
             f"innodb_lock_wait_timeout = {env('QC_DB_LOCK_WAIT_TIMEOUT'):d}",
         )
         options.setdefault("charset", "utf8mb4")
-        # READ COMMITTED is Django's default on MySQL; say so, it matters (pitfall 2).
+        # READ COMMITTED is Django's default on MySQL; say so, it matters (docs/engine.md,
+        # "MySQL and MariaDB traps", 2).
         options.setdefault("isolation_level", "read committed")
         db.setdefault("TEST", {}).setdefault("CHARSET", "utf8mb4")
     elif engine == "django.db.backends.sqlite3":
-        # SQLite ignores FOR UPDATE: writers serialise by taking the write lock at BEGIN
-        # (pitfall 12), readers do not block writers (WAL), and a busy writer waits.
+        # SQLite ignores FOR UPDATE: writers serialise by taking the write lock at BEGIN,
+        # readers do not block writers (WAL), and a busy writer waits (docs/engine.md,
+        # "MySQL and MariaDB traps", 12).
         options.setdefault("transaction_mode", "IMMEDIATE")
         options.setdefault("timeout", 20)
         options.setdefault(
@@ -157,7 +160,7 @@ LOGOUT_REDIRECT_URL = "login"
 REST_FRAMEWORK = {
     # Token first, so an anonymous request gets 401 with `WWW-Authenticate: Token`.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "qcproject.authentication.TokenAuthentication",
+        "personnel.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

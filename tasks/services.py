@@ -4,7 +4,6 @@ Each public service is one transaction, run again whole on deadlock or lock wait
 (`retry_transaction`), locking in the one order of the code base (docs/engine.md).
 """
 
-import logging
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -17,8 +16,6 @@ from qcproject.exceptions import Conflict, DomainError, Forbidden, NotFound
 
 from . import assigner, counters, engine
 from .models import Assignment, AssignmentSource, AuditAction, EndReason, Task, TaskStatus
-
-logger = logging.getLogger(__name__)
 
 # The longest task description anyone may write (API, admin, import).
 MAX_DESCRIPTION_LENGTH = 10_000
@@ -106,13 +103,10 @@ def task_import(*, actor, rows: list[ImportRow]) -> ImportResult:
     if errors:
         raise DomainError(f"{len(errors)} rows are invalid; nothing was imported.")
     wanted = [r.external_id for r in rows if r.external_id]
-    existing = set()
+    existing: set[str] = set()
     for start in range(0, len(wanted), 1000):
-        existing.update(
-            Task.objects.filter(external_id__in=wanted[start : start + 1000]).values_list(
-                "external_id", flat=True
-            )
-        )
+        found = Task.objects.filter(external_id__in=wanted[start : start + 1000])
+        existing.update(e for e in found.values_list("external_id", flat=True) if e is not None)
     new = [r for r in rows if not r.external_id or r.external_id not in existing]
     try:
         with transaction.atomic():

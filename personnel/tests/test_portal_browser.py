@@ -218,7 +218,7 @@ def test_expired_session_says_the_task_went_back_and_start_again_works(
     expect(banner).to_be_visible()
     expect(banner).to_have_attribute("role", "status")
     expect(page.locator("#connection-text")).to_contain_text("onnect")
-    wait_until(lambda: status_of(task) == TaskStatus.PENDING, timeout=8)
+    wait_until(lambda: status_of(task) == TaskStatus.PENDING, timeout=30)
     assert not Person.objects.get(pk=person.pk).is_logged_in  # swept by the assigner
 
     # It comes back: the page finds out by itself, at once.

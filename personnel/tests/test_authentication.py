@@ -1,10 +1,10 @@
-"""The API token authentication's statement (`qcproject.sql`) against the ORM's rows."""
+"""The API token authentication's statement (`personnel.authentication`) against the ORM's rows."""
 
 import pytest
 from rest_framework.authtoken.models import Token
 
+from personnel import authentication as sql
 from personnel.models import Person
-from qcproject import sql
 
 pytestmark = pytest.mark.django_db
 
