@@ -25,7 +25,8 @@ class TokenAuthentication(authentication.TokenAuthentication):
     """
 
     def authenticate_credentials(self, key):
-        token = token_with_user(key)
+        # The first statement of every token request: it stands in for the health check.
+        token = rawsql.health_checked(rawsql.db(), lambda: token_with_user(key))
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid token.")
         if not token.user.is_active:

@@ -22,7 +22,14 @@ This module knows no app: it is infrastructure, like `qcproject.db`.
 
 import functools
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    InterfaceError,
+    OperationalError,
+    connection,
+    connections,
+    models,
+)
 from django.db.models.functions import Now
 from django.db.models.sql import Query
 
@@ -186,3 +193,22 @@ def execute(db, sql: str, params: list) -> int:
     c = cursor(db)
     c.execute(sql, params)
     return c.rowcount
+
+
+def health_checked(db, read):
+    """Run `read`, a request's first statement and a read, as the health check of the kept
+    connection: in place of the ping Django sends before a request's first query
+    (CONN_HEALTH_CHECKS), a round trip that every API request would pay. A connection the
+    database dropped (a restart, `wait_timeout`) fails the read at once; it is closed and
+    the read runs again on a new connection, as the ping would have arranged.
+
+    Only outside a transaction, and only for a read: running it twice changes nothing.
+    """
+    if db.connection is None or db.in_atomic_block:
+        return read()
+    db.health_check_done = True
+    try:
+        return read()
+    except (OperationalError, InterfaceError):
+        db.close()
+        return read()
