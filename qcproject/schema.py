@@ -11,6 +11,7 @@ Kept apart from `qcproject.api`: DRF imports the schema class named in its setti
 and the apps' `openapi` modules import the error references from here.
 """
 
+import re
 from http import HTTPStatus
 
 from drf_spectacular import openapi
@@ -60,6 +61,56 @@ ERROR_COMPONENTS = {
     },
 }
 
+# Examples of the answers that `schema_common_responses` documents for every operation.
+_EXAMPLES = {
+    "400": {
+        "Invalid fields": {"name": ["This field may not be blank."]},
+        "Malformed JSON": {
+            "detail": "JSON parse error - Expecting value: line 1 column 1 (char 0)",
+            "code": "parse_error",
+        },
+    },
+    "401": {
+        "No credentials": {
+            "detail": "Authentication credentials were not provided.",
+            "code": "not_authenticated",
+        },
+        "Bad token": {"detail": "Invalid token.", "code": "authentication_failed"},
+    },
+    "403": {
+        "Not allowed": {
+            "detail": "You do not have permission to perform this action.",
+            "code": "permission_denied",
+        }
+    },
+    "404": {"Not found": {"detail": "Not found.", "code": "not_found"}},
+    "409": {
+        "Concurrent change": {
+            "detail": "A concurrent change conflicted with this request; retry.",
+            "code": "conflict",
+        }
+    },
+    "413": {
+        "Too large": {
+            "detail": "The request body is larger than 10485760 bytes.",
+            "code": "too_large",
+        }
+    },
+    "415": {
+        "A form": {
+            "detail": 'Unsupported media type "application/x-www-form-urlencoded": '
+            "send application/json bodies.",
+            "code": "unsupported_media_type",
+        }
+    },
+    "503": {
+        "Database unavailable": {
+            "detail": "The database is unavailable; retry shortly.",
+            "code": "unavailable",
+        }
+    },
+}
+
 _STANDARD_ACTIONS = frozenset({"list", "create", "retrieve", "update", "partial_update", "destroy"})
 
 
@@ -75,15 +126,29 @@ class AutoSchema(openapi.AutoSchema):
             return "_".join(token.replace("-", "_") for token in self._tokenize_path())
         return super().get_operation_id()
 
+    def get_summary(self) -> str | None:
+        # The docstring's opening words, shown beside each path in the docs and as the first
+        # line of a generated function's docstring: "Start work", "Keep the session alive".
+        summary = super().get_summary()
+        if summary is None:
+            # The docstring itself, not a `description` given to extend_schema.
+            doc = openapi.AutoSchema.get_description(self).strip()
+            lead = re.split(r"[.;:]( |$)", doc, maxsplit=1)[0]
+            summary = lead.replace("\n", " ") or None
+        return summary
+
     def get_operation(self, *args, **kwargs):
         operation = super().get_operation(*args, **kwargs)
         if operation is None:
             return None
+        model = getattr(getattr(self.view, "queryset", None), "model", None)
         for parameter in operation.get("parameters", []):
             if parameter["in"] == "path" and parameter["schema"].get("pattern") == r"^\d+$":
                 # The router's ids (`lookup_value_regex`) are numbers, not strings of digits:
                 # a generated client then takes an int.
                 parameter["schema"] = {"type": "integer", "minimum": 1}
+                if model is not None:
+                    parameter.setdefault("description", f"The {model._meta.verbose_name}'s id")
         body = operation.get("requestBody")
         if body is not None and isinstance(
             self.get_request_serializer(), PolymorphicProxySerializer
@@ -152,8 +217,12 @@ def schema_common_responses(result, generator, request, public):
                     response["description"] = HTTPStatus(int(code)).phrase
             for code, response in responses.items():
                 if code.isdigit() and int(code) >= 400 and "content" not in response:
-                    schema = BAD_REQUEST if code == "400" else ERROR
-                    response["content"] = {"application/json": {"schema": schema}}
+                    content = {"schema": BAD_REQUEST if code == "400" else ERROR}
+                    if code in _EXAMPLES:
+                        content["examples"] = {
+                            name: {"value": value} for name, value in _EXAMPLES[code].items()
+                        }
+                    response["content"] = {"application/json": content}
             if "503" in responses:
                 responses["503"].setdefault("headers", _RETRY_AFTER)
             operation["responses"] = dict(sorted(responses.items()))

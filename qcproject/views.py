@@ -2,9 +2,12 @@ from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework.authtoken import views as authtoken_views
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.parsers import JSONParser
+
+from .schema import BAD_REQUEST
 
 
 @never_cache
@@ -35,8 +38,7 @@ class ObtainAuthToken(authtoken_views.ObtainAuthToken):
         operation_id="auth_token",
         summary="Get an API token",
         description="The user's API token (the same one each time), for the header "
-        "`Authorization: Token <token>`. Public. Wrong credentials: 400 with "
-        "`non_field_errors`.",
+        "`Authorization: Token <token>`. Public.",
         tags=["auth"],
         examples=[
             OpenApiExample(
@@ -50,6 +52,22 @@ class ObtainAuthToken(authtoken_views.ObtainAuthToken):
                 response_only=True,
             ),
         ],
+        responses={
+            200: AuthTokenSerializer,
+            400: OpenApiResponse(
+                BAD_REQUEST,
+                description="Wrong credentials, or a field missing",
+                examples=[
+                    OpenApiExample(
+                        "Wrong credentials",
+                        value={"non_field_errors": ["Unable to log in with provided credentials."]},
+                    ),
+                    OpenApiExample(
+                        "A field missing", value={"password": ["This field is required."]}
+                    ),
+                ],
+            ),
+        },
     )
     def post(self, request, *args, **kwargs):
         return super().post(request, *args, **kwargs)
