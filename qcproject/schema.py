@@ -7,8 +7,8 @@ one with openapi-python-client and drives the API with it. Hence: every request 
 parses a refused heartbeat instead of getting nothing; an operation that reads no
 credentials says so with `security: []`, so a generator offers it without a token.
 
-Kept apart from `qcproject.api`: DRF imports the schema class named in its settings lazily,
-and the apps' `openapi` modules import the error references from here.
+Kept apart from `qcproject.api` (the API's plumbing): nothing here runs on a request. The
+apps' `openapi` modules (their examples and documented errors) import the references below.
 """
 
 import re
