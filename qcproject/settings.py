@@ -168,12 +168,16 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    # The API takes JSON bodies only: the admin and the portal's own pages keep their forms
+    # (Django views), and a form or multipart body sent to the API gets 415.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     # DRF's, with a shortcut for clients that ask for JSON or anything (most of them).
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "qcproject.negotiation.ContentNegotiation",
     "DEFAULT_PAGINATION_CLASS": "qcproject.api.QueuePagination",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "qcproject.schema.AutoSchema",
     "EXCEPTION_HANDLER": "qcproject.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -183,17 +187,22 @@ SPECTACULAR_SETTINGS = {
         "`POST /auth/token` and send `Authorization: Token <token>`, or use a browser session."
     ),
     "VERSION": "1.0.0",
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI served from our own static files: no CDN needed on a closed network.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "PREPROCESSING_HOOKS": ["qcproject.api.schema_without_optional_slash"],
-    # The answers every operation can give besides its own (401, 403, 400, 413, 404, 503).
+    # A task's status is `TaskStatus` in a generated client, as in the code.
+    "ENUM_NAME_OVERRIDES": {"TaskStatus": "tasks.models.TaskStatus"},
+    "PREPROCESSING_HOOKS": ["qcproject.schema.schema_without_optional_slash"],
+    # The answers every operation can give besides its own (401, 403, 400, 404, 413, 415,
+    # 503), each with its body; /healthz, a plain Django view.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "qcproject.api.schema_common_responses",
+        "qcproject.schema.schema_common_responses",
+        "qcproject.schema.schema_health_check",
     ],
 }
 

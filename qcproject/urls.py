@@ -1,7 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 
 from personnel.api import PersonnelViewSet
 from qcproject.api import OptionalSlashRouter
@@ -9,7 +8,7 @@ from tasks.api import TasksViewSet
 from tasks.metrics import metrics
 from tasks.queue_size import QueueSizeView
 
-from .views import healthz
+from .views import healthz, obtain_auth_token
 
 router = OptionalSlashRouter()
 router.register("personnel", PersonnelViewSet, basename="personnel")
