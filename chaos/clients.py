@@ -387,8 +387,10 @@ class Adversary:
     - a sign-out racing a complete;
     - going silent until the sweep takes the task back, then a late complete (must be 409)
       and a late heartbeat (must be 409 session_expired), before signing in again;
-    - (when the API has it) a supervisor's release of the task, then the holder's complete.
+    - a supervisor's release of the task, then the holder's complete (must be 409).
 
+    `kinds` names the races (methods of this class); it runs them in turn, in an order its
+    seed shuffles.
     Each race's verdict is decided from the answers and the tables (`query`).
     """
 
@@ -402,19 +404,13 @@ class Adversary:
         timeout: float,
         interval: float,
         query,
-        has_release: bool,
         seed: int,
-        kinds: tuple[str, ...] = (),
+        kinds: tuple[str, ...],
     ):
         self.http, self.rec, self.me, self.sup = http, rec, me, supervisor_token
         self.timeout, self.interval, self.query = timeout, interval, query
         self.rng = random.Random(seed)
-        self.kinds = kinds or (
-            "double_complete",
-            "logout_vs_complete",
-            "late_complete",
-            *(("release_then_complete",) if has_release else ()),
-        )
+        self.kinds = kinds
 
     def run(self, stop: threading.Event) -> threading.Thread:
         t = threading.Thread(target=self._loop, args=(stop,), name="adversary", daemon=True)
