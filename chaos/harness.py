@@ -42,6 +42,9 @@ logger = logging.getLogger("chaos")
 DB_OUTAGE = 1.0
 # Seconds before a dead assigner is started again (systemd: RestartSec=1).
 RESTART_DELAY = 1.0
+# How far into the load (a fraction) an expected fault that chance has not brought yet is
+# made certain (`insist`): before the short profile's database restart, with time to spare.
+INSIST_AT = 0.3
 # The races every adversary runs, each adversary starting with a different one.
 ADVERSARY_KINDS = ("double_complete", "logout_vs_complete", "late_complete")
 
@@ -239,19 +242,21 @@ class Harness:
         ).start()
 
     def insist(self, scenario: Scenario, out: Outcome) -> None:
-        """Halfway through the load, an expected kill or stop that chance has not brought yet
-        is made certain: an assigner is restarted (SIGTERM, between transactions) armed with
-        probability 1, so a short run proves what it claims without being flaky."""
+        """Early in the load, an expected kill or stop that chance has not brought yet is made
+        certain: an assigner is restarted (SIGTERM, between transactions) armed with
+        probability 1 at `assign.before_batch`, which every cycle passes, so a short run
+        proves what it claims without being flaky. The points inside the batch need a waiting
+        task and an idle person at the same moment, which the engine's immediate hand-outs
+        (sign-in, complete, new tasks) make rare in a short run."""
         for slot, kind in enumerate(("kill", "stop")):
             if kind not in scenario.expect or any(k.startswith(f"{kind}@") for k in out.faults):
                 continue
             slot %= len(self.assigners)
             state = self.assigners[slot]
-            armed = scenario.arm(slot, state["restarts"], self.rng) if scenario.arm else {}
-            point = armed.get("QC_FAULT_POINT", "assign.after_lock_tasks")
             state["child"].stop(10)
             state["restarts"] += 1
-            self.start_assigner(slot, scenario, armed=True, fault=fault_env(point, kind, 1.0))
+            fault = fault_env("assign.before_batch", kind, 1.0)
+            self.start_assigner(slot, scenario, armed=True, fault=fault)
 
     def supervise_assigners(self, scenario: Scenario, out: Outcome, hold: float) -> None:
         """Restart assigners that died (as systemd would), SIGCONT the ones that froze."""
@@ -443,14 +448,14 @@ class Harness:
     def inject_faults(self, run: ScenarioRun) -> None:
         """The load with the scenario's faults, for `load_seconds`: assigners restarted when
         they die and resumed when they froze past the lock wait, an expected fault made
-        certain halfway, the database restarted on schedule, kills from outside."""
+        certain early on, the database restarted on schedule, kills from outside."""
         p, sc, out = self.p, run.scenario, run.out
         hold = p.lock_wait + 1.5
         load_end = run.began + p.load_seconds
         restarts = sorted((run.began + f * p.load_seconds, sig) for f, sig in sc.db_restarts)
         next_kill = run.began + sc.external_kill_every if sc.external_kill_every else None
         next_worker_kill = run.began + sc.worker_kill_every if sc.worker_kill_every else None
-        insist_at = run.began + p.load_seconds / 2
+        insist_at = run.began + p.load_seconds * INSIST_AT
         while time.monotonic() < load_end:
             self.check_deadline()
             self.supervise_assigners(sc, out, hold)

@@ -134,6 +134,9 @@ def assignment_cycle(*, stop: threading.Event | None = None) -> CycleResult:
         if len(signed_out) < batch:
             break
     if not (stop is not None and stop.is_set()):
+        # Passed on every cycle, outside any transaction: where the reliability suite makes
+        # an expected assigner fault certain (chaos/harness.py, `insist`).
+        fault_point("assign.before_batch")
         result.assigned = assignment_assign(stop=stop)
     return result
 
