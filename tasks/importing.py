@@ -115,9 +115,28 @@ def parse_import_file(upload, *, encoding: str = "utf-8") -> ParsedFile:
         return _parse_json(_decode(upload.read(), text_encoding))
     stream = io.TextIOWrapper(upload, encoding=text_encoding, newline="")
     try:
-        return _parse_csv(stream, encoding=encoding)
-    finally:
+        return _parse_csv(stream)
+    except UnicodeDecodeError as exc:
         stream.detach()
+        stream = None
+        if encoding == "utf-8":
+            raise _not_utf8(f"line {_first_bad_line(upload)}") from exc
+        raise ImportFileError(f"The file is not {encoding} text: {exc.reason}.") from exc
+    finally:
+        if stream is not None:
+            stream.detach()
+
+
+def _first_bad_line(upload) -> int:
+    """The first line that is not UTF-8 (the text layer decodes ahead of the reader, so
+    its position says little): the file read again, a line at a time."""
+    upload.seek(0)
+    for number, line in enumerate(upload, start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            return number
+    return 1
 
 
 def _encoding(head: bytes, chosen: str) -> str:
@@ -227,7 +246,8 @@ def _too_many(line: int) -> dict[int, list[str]]:
     return {line: [f"At most {settings.QC_MAX_IMPORT_ROWS} rows in one import."]}
 
 
-def _parse_csv(stream, *, encoding: str) -> ParsedFile:
+def _parse_csv(stream) -> ParsedFile:
+    """Rows of a CSV text stream; UnicodeDecodeError goes to the caller."""
     line = 1  # the line being read, for the messages
     try:
         first = stream.readline()
@@ -253,11 +273,6 @@ def _parse_csv(stream, *, encoding: str) -> ParsedFile:
             row = _row(line, dict(zip(fields, record, strict=False)), errors)
             if row is not None:
                 rows.append(row)
-    except UnicodeDecodeError as exc:
-        # The text layer decodes ahead of the reader: the bad byte is at or after `line`.
-        if encoding == "utf-8":
-            raise _not_utf8(f"at or after line {line}") from exc
-        raise ImportFileError(f"The file is not {encoding} text: {exc.reason}.") from exc
     except csv.Error as exc:
         raise ImportFileError(f"The CSV file is malformed near line {line}: {exc}") from exc
     return ParsedFile(rows=rows, errors=errors, delimiter=delimiter)

@@ -36,6 +36,7 @@ class ImportForm(forms.Form):
     encoding = forms.ChoiceField(
         choices=list(importing.ENCODINGS.items()),
         initial="utf-8",
+        required=False,
         widget=forms.RadioSelect,
         help_text="For CSV and JSON files. Excel workbooks need no choice.",
     )
@@ -75,7 +76,9 @@ def import_view(model_admin, request):
 def _preview(request, form, context) -> None:
     upload = form.cleaned_data["file"]
     try:
-        parsed = importing.parse_import_file(upload, encoding=form.cleaned_data["encoding"])
+        parsed = importing.parse_import_file(
+            upload, encoding=form.cleaned_data["encoding"] or "utf-8"
+        )
     except DomainError as exc:
         form.add_error("file", exc.message)
         return

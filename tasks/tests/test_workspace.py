@@ -70,7 +70,10 @@ def test_dashboard_shows_queue_people_and_flow(admin_client, alice, bob):
     html = r.content.decode()
     assert 'id="qc-pending">2<' in html and 'id="qc-working">1<' in html
     assert "Alice" in html and "weld seam A" in html and "host:7" in html
-    assert 'http-equiv="refresh"' in html
+    # Fresh figures come from the JSON endpoint (static/dashboard/dashboard.js), never from
+    # a meta refresh that resets the page under the supervisor.
+    assert 'http-equiv="refresh"' not in html
+    assert "dashboard/dashboard.js" in html and 'id="qc-dashboard-config"' in html
 
 
 def test_dashboard_warns_when_no_assigner_reports(admin_client):
@@ -291,8 +294,8 @@ def test_metrics_values(client, settings, alice, bob):
         "qc_completions_total 1.0",
         'qc_releases_total{reason="LOGOUT"} 1.0',
         'qc_releases_total{reason="STALE"} 0.0',
-        'qc_assigner_cycle_duration_seconds{instance="host:1"} 0.125',
-        'qc_assigner_cycles_total{instance="host:1"} 1.0',
+        'qc_assigner_cycle_duration_seconds{assigner="host:1"} 0.125',
+        'qc_assigner_cycles_total{assigner="host:1"} 1.0',
     ]
     for line in expected:
         assert line in text, line
