@@ -49,6 +49,14 @@
     return Math.floor(h / 24) + " d " + (h % 24) + " h";
   }
 
+  // An axis label: as short as a tick allows (45 s, 2.5 min, 1.2 h).
+  function axisDuration(seconds) {
+    if (seconds === null || seconds === undefined) return "";
+    if (seconds < 60) return Math.round(seconds) + " s";
+    if (seconds < 3600) return +(seconds / 60).toFixed(1) + " min";
+    return +(seconds / 3600).toFixed(1) + " h";
+  }
+
   function urlFor(template, id) {
     return template.replace("/0/", "/" + id + "/");
   }
@@ -247,7 +255,7 @@
       },
       scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, Math.max(1, max) * 1.1]; } } },
       series: [{}].concat(series),
-      axes: [{}, { values: axisValues, size: 64 }],
+      axes: [{}, { values: axisValues, size: 70 }],
       legend: { live: true },
     };
     return new uPlot(opts, chartData(state.data, which), el);
@@ -264,7 +272,7 @@
         "flow",
         [
           { label: "Created", stroke: "#417690", width: 2, value: count },
-          { label: "Completed", stroke: "#2e8b57", width: 2, value: count },
+          { label: "Completed", stroke: "#e07b00", width: 2, value: count },
         ],
         function (u, values) {
           return values.map(function (v) {
@@ -279,11 +287,11 @@
         "qc-chart-wait",
         "wait",
         [
-          { label: "Median", stroke: "#b8860b", width: 2, value: wait, spanGaps: false },
+          { label: "Median", stroke: "#417690", width: 2, value: wait, spanGaps: false },
           { label: "p90", stroke: "#c0392b", width: 2, dash: [6, 4], value: wait, spanGaps: false },
         ],
         function (u, values) {
-          return values.map(duration);
+          return values.map(axisDuration);
         }
       );
       window.addEventListener("resize", function () {

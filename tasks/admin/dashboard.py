@@ -10,7 +10,6 @@ from django.http import JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.cache import never_cache
 
 from tasks import selectors
 from tasks.models import EndReason
@@ -58,10 +57,9 @@ def dashboard_view(model_admin, request):
     return TemplateResponse(request, "admin/tasks/dashboard.html", context)
 
 
-@never_cache
 def dashboard_data_view(model_admin, request):
     """The dashboard's figures as JSON, for its refresh (supervisors with the dashboard
-    permission only, like the page)."""
+    permission only, like the page; never cached, as every admin view)."""
     _check(request)
     return JsonResponse(dashboard_data(selectors.dashboard_get(window=_window(request))))
 
