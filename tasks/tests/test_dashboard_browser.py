@@ -195,6 +195,23 @@ def test_dashboard_refreshes_without_a_reload_and_pauses(browser, live_server, s
 
 
 def test_assignment_list_fits_1280_px(browser, live_server, shift):
+    # The longest things the list shows: a long description, a long name, every date set.
+    person = Person.objects.get(name="Katherine Johnson")
+    Person.objects.filter(pk=person.pk).update(name="Katherine Coleman Goble Johnson-Smythe")
+    (long_task,) = task_create(
+        descriptions=["Check packaging and labelling of order SO-10482 against the customer spec"]
+    )
+    Task.objects.filter(pk=long_task.pk).update(
+        status=TaskStatus.COMPLETED, assigned_to=person, first_assigned_at=Now()
+    )
+    Assignment.objects.create(
+        task=long_task,
+        person=person,
+        source="SUPERVISOR",
+        completed_at=Now(),
+        ended_at=Now(),
+        end_reason="COMPLETED",
+    )
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     try:
@@ -203,5 +220,11 @@ def test_assignment_list_fits_1280_px(browser, live_server, shift):
         expect(page.locator("#result_list")).to_be_visible()
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 1280, width
+        # Nor does the table scroll sideways inside its box.
+        results = page.locator("#changelist .results")
+        overflow = results.evaluate("el => el.scrollWidth - el.clientWidth")
+        if os.environ.get("UPDATE_SCREENSHOTS"):
+            page.screenshot(path="/tmp/assignments-1280.png", full_page=True)
+        assert overflow <= 0, overflow
     finally:
         context.close()

@@ -38,7 +38,11 @@ def test_data_endpoint_carries_every_figure_of_the_page(admin_client, alice, bob
     assert r.status_code == 200 and r["Cache-Control"].startswith("max-age=0")
     d = r.json()
     assert d["window"] == "today"
-    assert d["queue"] == {"pending": 1, "inProgress": 1, "oldestPendingAge": d["queue"]["oldestPendingAge"]}
+    assert d["queue"] == {
+        "pending": 1,
+        "inProgress": 1,
+        "oldestPendingAge": d["queue"]["oldestPendingAge"],
+    }
     assert (d["people"]["working"], d["people"]["idle"], d["people"]["signedOut"]) == (1, 0, 1)
     (row,) = d["people"]["rows"]
     assert (row["name"], row["taskId"], row["taskDescription"]) == ("Alice", b.pk, "weld B")
