@@ -185,7 +185,7 @@ def test_dashboard_refreshes_without_a_reload_and_pauses(browser, live_server, s
         # Someone signs in meanwhile: their row appears, with its buttons working.
         person = Person.objects.get(name="Edsger Dijkstra")
         person_login(person_id=person.pk)
-        row = page.locator('#qc-people-table tr[data-person="%d"]' % person.pk)
+        row = page.locator(f'#qc-people-table tr[data-person="{person.pk}"]')
         expect(row).to_contain_text("Edsger Dijkstra")
         row.get_by_role("button", name="Sign out Edsger Dijkstra").click()
         expect(page.get_by_text("Edsger Dijkstra is signed out")).to_be_visible()
