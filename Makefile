@@ -16,6 +16,9 @@ INSTALLED := $(VENV)/.installed
 WEB_HOST ?= 127.0.0.1
 WEB_PORT ?= 8000
 RUN_DATABASE_URL ?= sqlite:///$(CURDIR)/db.sqlite3
+# The demo's simulated QC people and producer (Procfile `crew`): DEMO_CREW=0 leaves them out.
+DEMO_CREW ?= 1
+RUN_PROCESSES = web assigner $(if $(filter 0,$(DEMO_CREW)),,crew)
 # Set for every command of `make run`, so a DATABASE_URL in the shell cannot leak in.
 RUN_ENV = DEBUG=1 DATABASE_URL='$(RUN_DATABASE_URL)' PYTHONUNBUFFERED=1
 
@@ -29,8 +32,8 @@ SQLITE_TESTS = qcproject/tests/test_sql.py personnel/tests/test_services.py \
 .PHONY: help venv run test lint clean
 
 help:
-	@echo 'make run     start the web server and the assigner (SQLite, demo data),'
-	@echo '             on http://$(WEB_HOST):$(WEB_PORT)/; Ctrl-C stops both'
+	@echo 'make run     start the web server, the assigner and the simulated crew (SQLite,'
+	@echo '             demo data; DEMO_CREW=0: no crew) on http://$(WEB_HOST):$(WEB_PORT)/'
 	@echo 'make test    run the tests against MariaDB ($(TEST_DATABASE_URL));'
 	@echo '             pass pytest options with PYTEST_ARGS="-x -k complete"'
 	@echo 'make lint    ruff check, ruff format --check, promtool on the alert rules'
@@ -54,7 +57,7 @@ run: $(INSTALLED)
 # settings.py reads .env itself (the environment wins); honcho's own .env loading would
 # let .env override RUN_ENV, so it gets none.
 	$(RUN_ENV) WEB_HOST='$(WEB_HOST)' WEB_PORT='$(WEB_PORT)' PATH="$(CURDIR)/$(BIN):$$PATH" \
-		$(BIN)/honcho start --env /dev/null
+		$(BIN)/honcho start --env /dev/null $(RUN_PROCESSES)
 
 test: $(INSTALLED)
 	scripts/ensure-mariadb '$(TEST_DATABASE_URL)'

@@ -287,8 +287,8 @@
         "qc-chart-wait",
         "wait",
         [
-          { label: "Median", stroke: "#417690", width: 2, value: wait, spanGaps: false },
-          { label: "p90", stroke: "#c0392b", width: 2, dash: [6, 4], value: wait, spanGaps: false },
+          { label: "Median", stroke: "#417690", width: 2, value: wait, points: { show: true, size: 4 } },
+          { label: "p90", stroke: "#c0392b", width: 2, dash: [6, 4], value: wait, points: { show: true, size: 4 } },
         ],
         function (u, values) {
           return values.map(axisDuration);
