@@ -62,6 +62,7 @@ run: $(INSTALLED)
 test: $(INSTALLED)
 	scripts/ensure-mariadb '$(TEST_DATABASE_URL)'
 	scripts/ensure-chromium
+	scripts/ensure-promtool
 	DEBUG=1 DATABASE_URL='$(TEST_DATABASE_URL)' $(BIN)/pytest $(PYTEST_ARGS)
 # The quick start runs on SQLite, and the hand-written hot statements (qcproject/sql.py)
 # with it: their tests, and the services' that run them, on SQLite too.

@@ -302,7 +302,8 @@ class WaitHour(models.Model):
     dashboard's charts: computed once from that hour's tasks through `qc_tasks_waits`
     (`tasks.rollups`), so that a 7-day chart reads 168 rows, not a week of tasks."""
 
-    hour = models.DateTimeField(unique=True)  # the start of the hour, UTC
+    # The start of the hour, UTC; the primary key, so that a window is a range of it.
+    hour = models.DateTimeField(primary_key=True)
     tasks = models.IntegerField()  # tasks first assigned in the hour
     p50 = models.FloatField(null=True)  # seconds; NULL when no task was assigned
     p90 = models.FloatField(null=True)

@@ -57,10 +57,11 @@ def waits_between(start: datetime, end: datetime | None, *, limit: int) -> list[
     return sorted(m / 1_000_000 for m in micros)
 
 
-def wait_hours_rollup(*, now: datetime | None = None, limit: int | None = None) -> int:
+def wait_hours_rollup(*, now: datetime | None = None, limit: int | None = None, stop=None) -> int:
     """Compute the closed hours of the last KEEP_HOURS that have no `WaitHour` yet (at most
-    `limit` of them, the latest first). Idempotent; several processes may run it at once.
-    Returns how many hours it computed."""
+    `limit` of them, the latest first; between hours it returns early once `stop`, a
+    threading.Event, is set). Idempotent; several processes may run it at once. Returns how
+    many hours it computed."""
     now = now or db_now()
     current = hour_floor(now)
     first = current - timedelta(hours=KEEP_HOURS)
@@ -74,7 +75,10 @@ def wait_hours_rollup(*, now: datetime | None = None, limit: int | None = None) 
     ]
     if limit is not None:
         missing = missing[:limit]
+    done = 0
     for hour in missing:
+        if stop is not None and stop.is_set():
+            break
         waits = waits_between(hour, hour + timedelta(hours=1), limit=HOUR_SAMPLE)
         try:
             with transaction.atomic():
@@ -86,4 +90,5 @@ def wait_hours_rollup(*, now: datetime | None = None, limit: int | None = None) 
                 )
         except IntegrityError:
             pass  # another process computed it meanwhile: the same figures
-    return len(missing)
+        done += 1
+    return done

@@ -96,3 +96,19 @@ def test_alert_rules_read_only_exported_metrics(scrape):
     for name, expr in alerts.items():
         assert metric_names_in(expr) <= exported, (name, metric_names_in(expr) - exported)
         assert metric_names_in(expr) or set(re.findall(r"\bup\b", expr)) <= PROMETHEUS_OWN
+
+
+def test_alert_rules_pass_promtool_checks_and_their_unit_tests():
+    """`make lint` runs the same; here too, so that CI (make test) checks the rules."""
+    import shutil
+    import subprocess
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.fail("promtool not found: install Debian's prometheus package (make test does).")
+    directory = DEPLOY / "prometheus"
+    for args in (["check", "rules", "alerts.yml"], ["test", "rules", "alerts.test.yml"]):
+        done = subprocess.run(
+            [promtool, *args], cwd=directory, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stdout + done.stderr

@@ -14,6 +14,9 @@ from tasks.services import assignment_cycle
 logger = logging.getLogger("tasks.assigner")
 
 MAX_BACKOFF = 30.0
+# Closed hours whose wait percentiles one cycle computes (tasks.rollups): one as each hour
+# closes; a fresh database's week of hours over a few minutes of cycles, never a long pause.
+ROLLUP_HOURS_PER_CYCLE = 4
 # --verbosity -> the level of the assigner's log: 0 warnings only, 1 what each cycle did,
 # 2 and 3 also the idle cycles and the ids.
 LOG_LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
@@ -95,7 +98,7 @@ class Command(BaseCommand):
                     assigned=result.assigned,
                     released=len(result.released),
                 )
-                rollups.wait_hours_rollup()
+                rollups.wait_hours_rollup(limit=ROLLUP_HOURS_PER_CYCLE, stop=stop)
             except DatabaseError as exc:
                 backoff = min(max(1.0, backoff * 2), MAX_BACKOFF)
                 logger.warning("database unavailable (%s); retrying in %.0fs", exc, backoff)
