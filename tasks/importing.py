@@ -119,9 +119,9 @@ def parse_import_file(upload, *, encoding: str = "utf-8") -> ParsedFile:
     except UnicodeDecodeError as exc:
         stream.detach()
         stream = None
-        if encoding == "utf-8":
+        if text_encoding == "utf-8-sig":
             raise _not_utf8(f"line {_first_bad_line(upload)}") from exc
-        raise ImportFileError(f"The file is not {encoding} text: {exc.reason}.") from exc
+        raise ImportFileError(f"The file is not {text_encoding} text: {exc.reason}.") from exc
     finally:
         if stream is not None:
             stream.detach()
