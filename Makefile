@@ -16,6 +16,9 @@ INSTALLED := $(VENV)/.installed
 WEB_HOST ?= 127.0.0.1
 WEB_PORT ?= 8000
 RUN_DATABASE_URL ?= sqlite:///$(CURDIR)/db.sqlite3
+# The demo's simulated QC people and producer (Procfile `crew`): DEMO_CREW=0 leaves them out.
+DEMO_CREW ?= 1
+RUN_PROCESSES = web assigner $(if $(filter 0,$(DEMO_CREW)),,crew)
 # Set for every command of `make run`, so a DATABASE_URL in the shell cannot leak in.
 RUN_ENV = DEBUG=1 DATABASE_URL='$(RUN_DATABASE_URL)' PYTHONUNBUFFERED=1
 
@@ -29,11 +32,12 @@ SQLITE_TESTS = personnel/tests/test_authentication.py tasks/tests/test_sql.py pe
 .PHONY: help venv run test lint clean
 
 help:
-	@echo 'make run     start the web server and the assigner (SQLite, demo data),'
-	@echo '             on http://$(WEB_HOST):$(WEB_PORT)/; Ctrl-C stops both'
+	@echo 'make run     start the web server, the assigner and the simulated crew (SQLite,'
+	@echo '             demo data; DEMO_CREW=0: no crew) on http://$(WEB_HOST):$(WEB_PORT)/'
 	@echo 'make test    run the tests against MariaDB ($(TEST_DATABASE_URL));'
 	@echo '             pass pytest options with PYTEST_ARGS="-x -k complete"'
-	@echo 'make lint    ruff, the layering contract (import-linter), mypy on the services'
+	@echo 'make lint    ruff, the layering contract (import-linter), mypy on the services,'
+	@echo '             promtool on the alert rules'
 	@echo 'make clean   remove .venv, db.sqlite3 and staticfiles'
 
 venv: $(INSTALLED)
@@ -54,13 +58,14 @@ run: $(INSTALLED)
 # settings.py reads .env itself (the environment wins); honcho's own .env loading would
 # let .env override RUN_ENV, so it gets none.
 	$(RUN_ENV) WEB_HOST='$(WEB_HOST)' WEB_PORT='$(WEB_PORT)' PATH="$(CURDIR)/$(BIN):$$PATH" \
-		$(BIN)/honcho start --env /dev/null
+		$(BIN)/honcho start --env /dev/null $(RUN_PROCESSES)
 
 test: $(INSTALLED)
 	scripts/ensure-mariadb '$(TEST_DATABASE_URL)'
 	scripts/ensure-chromium
+	scripts/ensure-promtool
 	DEBUG=1 DATABASE_URL='$(TEST_DATABASE_URL)' $(BIN)/pytest $(PYTEST_ARGS)
-# The quick start runs on SQLite, and the hand-written hot statements (qcproject/sql.py)
+# The quick start runs on SQLite, and the hand-written hot statements (tasks/sql.py)
 # with it: their tests, and the services' that run them, on SQLite too.
 	DEBUG=1 QC_ALLOW_SQLITE_TESTS=1 DATABASE_URL='sqlite:///$(CURDIR)/test-sqlite.sqlite3' \
 		$(BIN)/pytest -q -p no:cacheprovider -m 'not concurrency and not mysql and not browser' \
@@ -71,6 +76,10 @@ lint: $(INSTALLED)
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	DEBUG=1 $(BIN)/mypy
+# The alert rules: valid, and doing what their unit tests say.
+	scripts/ensure-promtool
+	promtool check rules deploy/prometheus/alerts.yml
+	cd deploy/prometheus && promtool test rules alerts.test.yml
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles

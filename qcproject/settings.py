@@ -22,6 +22,11 @@ env = environ.Env(
     QC_METRICS_TOKEN=(str, ""),
     QC_METRICS_ALLOWED_NETWORKS=(list, []),
     QC_DB_LOCK_WAIT_TIMEOUT=(int, 5),
+    QC_MAX_IMPORT_BYTES=(int, 50 * 1024 * 1024),
+    QC_IMPORT_PENDING_MINUTES=(int, 60),
+    QC_ASSIGNER_STALE_AFTER=(int, 3600),
+    QC_RETAIN_HOURLY_DAYS=(int, 90),
+    TIME_ZONE=(str, "UTC"),
     LOG_LEVEL=(str, "INFO"),
 )
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
@@ -50,6 +55,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Responses by status code for /metrics (the error-rate alert): around everything else.
+    "tasks.metrics.ResponseCountMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Oversized (413) and too deeply nested (400) JSON bodies, before anything reads them.
     "qcproject.middleware.RequestBodyGuardMiddleware",
@@ -67,6 +74,13 @@ ROOT_URLCONF = "qcproject.urls"
 # Room for a bulk `POST /tasks` of QC_MAX_BULK_TASKS tasks with ordinary descriptions;
 # bigger JSON bodies get 413 (qcproject.middleware). The admin's file import streams to disk.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
+# Task import files: refused by size while they arrive (tasks.importing.UploadSizeLimit),
+# before anything reads them; the rest as Django's defaults (memory up to 2.5 MB, then disk).
+FILE_UPLOAD_HANDLERS = [
+    "tasks.importing.UploadSizeLimit",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 # The seed's paths have no trailing slash; the router accepts both forms itself.
 APPEND_SLASH = False
 
@@ -134,7 +148,9 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# The zone people see: "today", the dashboard, the admin's lists, the exports' timestamps.
+# The database stays in UTC (its sessions are set to +00:00 above).
+TIME_ZONE = env("TIME_ZONE")
 USE_I18N = True
 USE_TZ = True
 
@@ -212,6 +228,14 @@ QC_ASSIGNER_INTERVAL = env("QC_ASSIGNER_INTERVAL")
 QC_ASSIGN_BATCH_SIZE = env("QC_ASSIGN_BATCH_SIZE")
 QC_MAX_BULK_TASKS = env("QC_MAX_BULK_TASKS")
 QC_MAX_IMPORT_ROWS = env("QC_MAX_IMPORT_ROWS")
+QC_MAX_IMPORT_BYTES = env("QC_MAX_IMPORT_BYTES")
+# How long a checked import waits for its supervisor's confirmation.
+QC_IMPORT_PENDING_MINUTES = env("QC_IMPORT_PENDING_MINUTES")
+# An assigner not heard from for this long (it died and did not come back under its name)
+# leaves /metrics and the dashboard, and `manage.py prune` deletes its row.
+QC_ASSIGNER_STALE_AFTER = env("QC_ASSIGNER_STALE_AFTER")
+# `manage.py prune`: how long the hourly counts (the dashboard's charts) are kept.
+QC_RETAIN_HOURLY_DAYS = env("QC_RETAIN_HOURLY_DAYS")
 # /metrics answers a `Authorization: Bearer <QC_METRICS_TOKEN>` scrape, a client in
 # QC_METRICS_ALLOWED_NETWORKS (only for scrapes that reach gunicorn directly: behind a proxy
 # on the same host every client looks like 127.0.0.1), or a signed-in supervisor.

@@ -10,6 +10,10 @@ from tasks.queue_size import QueueSizeView
 
 from .views import healthz, obtain_auth_token
 
+admin.site.site_header = "qc-assign"
+admin.site.site_title = "qc-assign"
+admin.site.index_title = "Supervisor workspace"
+
 router = OptionalSlashRouter()
 router.register("personnel", PersonnelViewSet, basename="personnel")
 router.register("tasks", TasksViewSet, basename="tasks")
