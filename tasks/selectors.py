@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, OuterRef, Subquery
+from django.utils.translation import gettext_lazy as _
 
 from personnel.models import Person
 from qcproject.db import db_now
@@ -25,9 +26,9 @@ from .models import (
 )
 
 WINDOWS = {
-    "hour": ("Last hour", timedelta(hours=1)),
-    "today": ("Today", None),  # since midnight UTC
-    "week": ("Last 7 days", timedelta(days=7)),
+    "hour": (_("Last hour"), timedelta(hours=1)),
+    "today": (_("Today"), None),  # since midnight UTC
+    "week": (_("Last 7 days"), timedelta(days=7)),
 }
 # Percentiles are taken over the latest this many events in the window: enough for a
 # median and a p90 to within half a percentile point, and a bounded read (from one index) however
