@@ -105,3 +105,40 @@ def test_dashboard_shows_the_shift_and_signs_a_person_out(browser, live_server, 
         assert Task.objects.filter(status=TaskStatus.PENDING).count() == 2
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_finds_nothing_on_the_dashboard(browser, live_server, shift, axe, scheme):
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, locale="en-GB", color_scheme=scheme
+    )
+    context.set_default_timeout(5_000)
+    page = context.new_page()
+    try:
+        sign_in(page, live_server)
+        expect(page.locator("#qc-people-table")).to_contain_text("Ada Lovelace")
+        # The refresh can be paused (WCAG 2.2.1): a script's, not a meta refresh.
+        pause = page.get_by_role("button", name="Pause refresh")
+        expect(pause).to_have_attribute("aria-pressed", "false")
+        assert axe(page) == []
+        pause.click()
+        expect(pause).to_have_attribute("aria-pressed", "true")
+    finally:
+        context.close()
+
+
+def test_dashboard_speaks_the_browsers_language(browser, live_server, shift):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="de-DE")
+    context.set_default_timeout(5_000)
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/admin/login/?next=/admin/tasks/task/dashboard/")
+        page.locator("#id_username").fill("boss")
+        page.locator("#id_password").fill("correct-horse-battery")
+        page.locator("#login-form [type=submit]").click()
+        expect(page.get_by_role("heading", name="Warteschlange")).to_be_visible()
+        expect(page.locator("#qc-people-table")).to_contain_text("Aktuelle Aufgabe")
+        expect(page.get_by_role("link", name="Letzte 7 Tage")).to_be_visible()
+        expect(page.get_by_role("button", name="Katherine Johnson abmelden")).to_be_visible()
+    finally:
+        context.close()
