@@ -617,10 +617,13 @@ def test_screenshots_of_working_waiting_and_session_ended_in_light_and_dark(
     expect(page.locator("#queue-size")).to_have_text("The queue is empty.")
     both_schemes("waiting")
 
-    person_logout(person_id=person.pk)
+    (last,) = task_create(descriptions=["Batch 2420 · seat rails: check the weld spatter"])
+    expect_task(page, last)
+    person_logout(person_id=person.pk)  # e.g. a supervisor signed Ada out
     page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
-    expect(page.locator("#panel-expired")).to_be_visible()
-    expect(page.locator("#expired-text")).not_to_be_empty()
+    expect(page.locator("#expired-text")).to_contain_text(
+        f"Task #{last.pk} went back to the queue."
+    )
     page.locator("#expired-text").click()
     both_schemes("session-ended")
     assert not Person.objects.get(pk=person.pk).is_logged_in
