@@ -378,6 +378,7 @@
     if (answer.status === 401) {
       task = null;
       clearBeat();
+      announce("");
       setState("signed-out");
       focusIfLost($("signed-out-title"), true);
       return;
