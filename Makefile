@@ -24,8 +24,8 @@ RUN_ENV = DEBUG=1 DATABASE_URL='$(RUN_DATABASE_URL)' PYTHONUNBUFFERED=1
 # is `test_` + the name in the URL, created by the test run.
 TEST_DATABASE_URL ?= mysql://root:@127.0.0.1:3306/qc
 PYTEST_ARGS ?=
-SQLITE_TESTS = qcproject/tests/test_sql.py personnel/tests/test_services.py \
-	personnel/tests/test_fastpath.py tasks/tests/test_services.py
+SQLITE_TESTS = personnel/tests/test_authentication.py tasks/tests/test_sql.py personnel/tests/test_services.py \
+	tasks/tests/test_services.py
 
 # The translations: each .po compiled to the .mo beside it (msgfmt, as Django's
 # compilemessages does; scripts/ensure-gettext installs it), only when the .po changed.
@@ -39,7 +39,7 @@ help:
 	@echo '             on http://$(WEB_HOST):$(WEB_PORT)/; Ctrl-C stops both'
 	@echo 'make test    run the tests against MariaDB ($(TEST_DATABASE_URL));'
 	@echo '             pass pytest options with PYTEST_ARGS="-x -k complete"'
-	@echo 'make lint    ruff check and ruff format --check'
+	@echo 'make lint    ruff, the layering contract (import-linter), mypy on the services'
 	@echo 'make messages  update locale/*/LC_MESSAGES/*.po from the sources (then translate)'
 	@echo 'make clean   remove .venv, db.sqlite3, staticfiles and the compiled translations'
 
@@ -86,6 +86,8 @@ test: $(INSTALLED) $(MO_FILES)
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	DEBUG=1 $(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles $(MO_FILES)

@@ -27,14 +27,14 @@ timeout = 30
 graceful_timeout = 30
 # Recycle workers now and then so that no leak grows unbounded; the jitter keeps them from
 # all restarting at once. A worker takes about a second of CPU to boot Django: at 1,000
-# the workers of a busy server all restarted every 15-20 s, together, and heartbeat p99
-# jumped with each round (`make bench`, heartbeat case). Each worker still restarts after
-# a few minutes of full load.
+# the workers of a busy server all restarted within seconds of each other, and heartbeat
+# p99 jumped with each round (docs/benchmarks.md, heartbeat case). Each worker still
+# restarts after a few minutes of full load.
 max_requests = 20_000
 max_requests_jitter = 5_000
 
-# A line per request costs the worker a tenth of a heartbeat's CPU (`make bench`): off by
-# default, since the reverse proxy logs each request already.
+# A line per request costs the worker a share of a heartbeat's CPU (docs/benchmarks.md):
+# off by default, since the reverse proxy logs each request already.
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 errorlog = "-"
 
@@ -45,7 +45,7 @@ http_parser = "auto"
 
 def post_worker_init(worker):
     """Django and the app are loaded: freeze every object alive now (tens of thousands)
-    out of the garbage collector's reach. A full collection walked them all, 20-80 ms on
-    the 2-core machine, a stall of whatever request the worker was serving (heartbeat p99,
-    `make bench`); now it walks only what requests create."""
+    out of the garbage collector's reach. A full collection walked them all, a stall of
+    whatever request the worker was serving (heartbeat p99, docs/benchmarks.md); now it
+    walks only what requests create."""
     gc.freeze()

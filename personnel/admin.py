@@ -6,8 +6,9 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 
+from qcproject.admin_mixins import back_to
 from qcproject.exceptions import DomainError
-from tasks.admin import back_to
+from tasks import sessions
 from tasks.models import Task
 
 from . import services
@@ -145,7 +146,7 @@ class PersonAdmin(admin.ModelAdmin):
 
     def _sign_out(self, request, person_id: int) -> None:
         try:
-            released = services.person_sign_out(actor=request.user, person_id=person_id)
+            released = sessions.person_sign_out(actor=request.user, person_id=person_id)
         except DomainError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return

@@ -1,8 +1,5 @@
-import functools
-
-from django.http import QueryDict
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
@@ -13,10 +10,13 @@ from qcproject.api import (
     IsSupervisorOrQCPerson,
     acting_person_id,
     is_supervisor,
+    validated_body,
 )
+from tasks import sessions
 
-from . import services
+from . import openapi, services
 from .models import Person
+from .selectors import person_get, person_list_with_tasks
 from .serializers import PersonCreateSerializer, PersonLoginSerializer, PersonSerializer
 
 _ERRORS = {
@@ -45,7 +45,7 @@ class PersonnelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = PersonSerializer
     permission_classes = [IsSupervisorOrQCPerson]
     queryset = Person.objects.all()
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[0-9]+"
 
     def get_permissions(self):
         if self.action in ("create", "list", "status"):
@@ -57,13 +57,13 @@ class PersonnelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def list(self, request):
         """All QC personnel (supervisor), paginated, by name."""
         page = self.paginate_queryset(Person.objects.order_by("name", "id"))
-        people = services.person_list_with_tasks(page)
+        people = person_list_with_tasks(page)
         return self.get_paginated_response(PersonSerializer(people, many=True).data)
 
-    @extend_schema(request=PersonCreateSerializer, responses={201: PersonSerializer, 400: None})
+    @extend_schema(request=PersonCreateSerializer, responses={201: PersonSerializer})
     def create(self, request):
         """Create a login and a QC person (supervisor)."""
-        data = _validated(PersonCreateSerializer, request.data)
+        data = validated_body(PersonCreateSerializer, request.data)
         person = services.person_create(**data)
         person.current_task = None
         return Response(PersonSerializer(person).data, status=status.HTTP_201_CREATED)
@@ -72,49 +72,55 @@ class PersonnelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def retrieve(self, request, pk: str):
         """One person with their current task (self or supervisor)."""
         check_acts_for(request, int(pk))
-        return Response(PersonSerializer(services.person_get(person_id=int(pk))).data)
+        return Response(PersonSerializer(person_get(person_id=int(pk))).data)
 
     @extend_schema(
         request=PersonLoginSerializer,
-        responses={200: PersonSerializer, 400: None, **_ERRORS},
+        responses={200: PersonSerializer, **_ERRORS},
+        examples=openapi.SIGN_IN_EXAMPLES,
     )
     @action(detail=False, methods=["post"])
     def login(self, request):
         """Start work: begins the session and assigns a pending task at once."""
-        data = _validated(PersonLoginSerializer, request.data)
+        data = validated_body(PersonLoginSerializer, request.data)
         person_id = data.get("person_id") or acting_person_id(request.user)
         if person_id is None:
             raise ValidationError({"person_id": ["This field is required."]})
         check_acts_for(request, person_id)
-        return Response(PersonSerializer(services.person_login(person_id=person_id)).data)
+        return Response(PersonSerializer(sessions.person_login(person_id=person_id)).data)
 
-    @extend_schema(request=None, responses={200: PersonSerializer, **_ERRORS})
+    @extend_schema(
+        request=None,
+        responses={200: PersonSerializer, **_ERRORS},
+        examples=[openapi.PERSON_SIGNED_OUT],
+    )
     @action(detail=True, methods=["post"])
     def logout(self, request, pk: str):
         """Stop work: ends the session; the task in progress goes back to the queue."""
         check_acts_for(request, int(pk))
-        result = services.person_logout(person_id=int(pk))
+        result = sessions.person_logout(person_id=int(pk))
         return Response(PersonSerializer(result.person).data)
 
     @extend_schema(
         request=None,
         responses={
             200: PersonSerializer,
-            409: OpenApiResponse(description="The session expired or was never started"),
+            409: openapi.HEARTBEAT_REFUSED,
             **_ERRORS,
         },
+        examples=[openapi.PERSON_WORKING, openapi.PERSON_WAITING],
     )
     @action(detail=True, methods=["post"])
     def heartbeat(self, request, pk: str):
         """Keep the session alive; answers with the current task."""
         check_acts_for(request, int(pk))
-        return Response(PersonSerializer(services.person_heartbeat(person_id=int(pk))).data)
+        return Response(PersonSerializer(sessions.person_heartbeat(person_id=int(pk))).data)
 
     @extend_schema(
         request=None,
         responses={
             200: PersonSerializer,
-            409: OpenApiResponse(description="The person is not signed in"),
+            409: openapi.NOT_SIGNED_IN,
             **_ERRORS,
         },
     )
@@ -122,56 +128,13 @@ class PersonnelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def sign_out(self, request, pk: str):
         """Sign a person out now (supervisor intervention, audited); their task goes back
         to the queue."""
-        services.person_sign_out(actor=request.user, person_id=int(pk))
-        return Response(PersonSerializer(services.person_get(person_id=int(pk))).data)
+        sessions.person_sign_out(actor=request.user, person_id=int(pk))
+        return Response(PersonSerializer(person_get(person_id=int(pk))).data)
 
     @extend_schema(responses={200: PersonSerializer(many=True)})
     # Not paginated: the answer is the whole list, and the schema must say so.
     @action(detail=False, methods=["get"], pagination_class=None)
     def status(self, request):
         """Signed-in personnel with their current tasks (supervisor)."""
-        people = services.person_list_with_tasks(Person.objects.logged_in().order_by("name", "id"))
+        people = person_list_with_tasks(Person.objects.logged_in().order_by("name", "id"))
         return Response(PersonSerializer(people, many=True).data)
-
-
-def _validated(serializer_class, data, **kwargs):
-    """Validate a request body; return the validated data.
-
-    Stricter than DRF for JSON bodies: a field the serializer does not take (unknown or
-    read-only) and a number or boolean where a string is expected are errors (400), not
-    silently ignored or converted; a client that sends `"status": "COMPLETED"` hears of it.
-    """
-    serializer = serializer_class(data=data, **kwargs)
-    serializer.is_valid(raise_exception=True)
-    if not isinstance(data, QueryDict):  # HTML forms (browsable API) carry extra keys
-        many = kwargs.get("many", False)
-        rules = _field_rules(serializer_class)
-        errors = {}
-        for index, item in enumerate(data if many else [data]):
-            problems = _strict_problems(rules, item)
-            if problems:
-                errors[str(index)] = problems
-        if errors:
-            raise ValidationError(errors if many else errors["0"])
-    return serializer.validated_data
-
-
-@functools.cache
-def _field_rules(serializer_class) -> tuple[frozenset[str], frozenset[str]]:
-    """The fields a body may carry, and the fields that must be strings (once per class:
-    building a serializer's fields costs more than validating a small body)."""
-    fields = serializer_class().fields
-    writable = frozenset(name for name, field in fields.items() if not field.read_only)
-    strings = frozenset(
-        name for name, field in fields.items() if isinstance(field, serializers.CharField)
-    )
-    return writable, strings
-
-
-def _strict_problems(rules, item: dict) -> dict:
-    writable, strings = rules
-    problems = {name: ["Unknown field."] for name in item if name not in writable}
-    for name in strings:
-        if not isinstance(item.get(name, ""), str):
-            problems[name] = ["Not a valid string."]
-    return problems

@@ -1,14 +1,33 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Now
+
+if TYPE_CHECKING:
+    from tasks.models import Task
 
 
 def heartbeat_cutoff(timeout: int | None = None):
     """`NOW() - timeout` on the database's clock: a heartbeat older than this is stale."""
     seconds = settings.QC_HEARTBEAT_TIMEOUT if timeout is None else timeout
     return Now() - models.Value(timedelta(seconds=seconds), output_field=models.DurationField())
+
+
+# Whether a work session is live, the one definition (docs/engine.md, "Liveness"): signed
+# in, and heard from within the heartbeat timeout on the database's clock. A stale session
+# is its complement among signed-in people, written as a range on the same index so that
+# the sweep's locking read scans only the stale rows. The hand-written statements compile
+# these same conditions (tasks/sql.py).
+
+
+def session_live(timeout: int | None = None) -> models.Q:
+    return models.Q(is_logged_in=True, last_heartbeat__gte=heartbeat_cutoff(timeout))
+
+
+def session_stale(timeout: int | None = None) -> models.Q:
+    return models.Q(is_logged_in=True, last_heartbeat__lt=heartbeat_cutoff(timeout))
 
 
 class PersonQuerySet(models.QuerySet):
@@ -21,35 +40,36 @@ class PersonQuerySet(models.QuerySet):
 
     def stale(self, *, timeout: int | None = None):
         """Signed in, but silent for longer than `timeout` seconds (index `qc_personnel_stale`)."""
-        return self.filter(
-            is_logged_in=True, last_heartbeat__lt=heartbeat_cutoff(timeout)
-        ).order_by("last_heartbeat", "id")
+        return self.filter(session_stale(timeout)).order_by("last_heartbeat", "id")
 
     def live(self, *, timeout: int | None = None):
         """Signed in, with a heartbeat younger than `timeout` seconds."""
-        return self.filter(is_logged_in=True, last_heartbeat__gte=heartbeat_cutoff(timeout))
+        return self.filter(session_live(timeout))
 
     def with_liveness(self, *, timeout: int | None = None):
         """Annotate `is_live`: signed in and heard from within the timeout."""
         return self.annotate(
             is_live=models.ExpressionWrapper(
-                models.Q(is_logged_in=True, last_heartbeat__gte=heartbeat_cutoff(timeout)),
-                output_field=models.BooleanField(),
+                session_live(timeout), output_field=models.BooleanField()
             )
         )
+
+
+NAME_MAX_LENGTH = 255
 
 
 class Person(models.Model):
     """A member of the QC staff, with the state the assigner works from.
 
-    `is_logged_in`, `is_busy` and the timestamps change only through `personnel.services`
-    and `tasks.services`; `is_busy` is true exactly when the person has a task in progress.
+    `is_logged_in`, `is_busy` and the timestamps change only through the engine's services
+    (`tasks.sessions`, `tasks.services`, `tasks.interventions`, `tasks.assigner`); `is_busy`
+    is true exactly when the person has a task in progress.
     """
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="person"
     )
-    name = models.CharField(max_length=255)
+    name = models.CharField(max_length=NAME_MAX_LENGTH)
     is_logged_in = models.BooleanField(default=False)
     is_busy = models.BooleanField(default=False)
     # Tracks the last time the person's client sent a signal (the database's clock).
@@ -63,6 +83,13 @@ class Person(models.Model):
     signed_out_reason = models.CharField(max_length=16, blank=True)
 
     objects = PersonQuerySet.as_manager()
+
+    # Not columns: set by the engine's reads. Whether the session is live (`people_lock`,
+    # `with_liveness`), the database's clock when the row was locked (`people_lock`), and
+    # the task in progress (`person_get`).
+    is_live: bool
+    db_now: datetime
+    current_task: "Task | None"
 
     class Meta:
         db_table = "qc_personnel"

@@ -22,10 +22,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.i18n import JavaScriptCatalog, set_language
 
+from tasks import sessions
 from tasks.models import Assignment
 
-from . import services
 from .models import Person
+from .selectors import person_get
 from .serializers import PersonSerializer
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def portal(request):
         return render(
             request, "portal.html", {"role": role}, status=200 if role == "supervisor" else 403
         )
-    person = services.person_get(person_id=person.pk)
+    person = person_get(person_id=person.pk)
     # When the current task was handed over: the page counts the time spent on it from here.
     assigned_at = (
         # Through the unique `open_person`: `open().filter(person=…)` reads every past
@@ -87,7 +88,7 @@ class SignOutView(LogoutView):
         released = []
         if person is not None:
             try:
-                released = services.person_logout(person_id=person.pk).released
+                released = sessions.person_logout(person_id=person.pk).released
             except DatabaseError:
                 # The sweep releases the task once the heartbeat times out; sign out anyway.
                 logger.warning("could not end the work session of person %s", person.pk)

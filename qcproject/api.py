@@ -1,10 +1,13 @@
-"""What the REST API shares: error mapping, pagination, permissions, routing."""
+"""What the REST API shares: error mapping, pagination, permissions, routing (the OpenAPI
+schema's shared parts: `qcproject.schema`)."""
 
+import functools
 import logging
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
-from rest_framework import permissions, status
+from rest_framework import permissions, serializers, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
@@ -101,59 +104,51 @@ def acting_person_id(user) -> int | None:
     return person.pk if person is not None else None
 
 
+def validated_body(serializer_class, data, **kwargs):
+    """Validate a request body; return the validated data.
+
+    Stricter than DRF for JSON bodies: a field the serializer does not take (unknown or
+    read-only) and a number or boolean where a string is expected are errors (400), not
+    silently ignored or converted; a client that sends `"status": "COMPLETED"` hears of it.
+    """
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    many = kwargs.get("many", False)
+    rules = _field_rules(serializer_class)
+    errors = {}
+    for index, item in enumerate(data if many else [data]):
+        problems = _strict_problems(rules, item)
+        if problems:
+            errors[str(index)] = problems
+    if errors:
+        raise ValidationError(errors if many else errors["0"])
+    return serializer.validated_data
+
+
+@functools.cache
+def _field_rules(serializer_class) -> tuple[frozenset[str], frozenset[str]]:
+    """The fields a body may carry, and the fields that must be strings (once per class:
+    building a serializer's fields costs more than validating a small body)."""
+    fields = serializer_class().fields
+    writable = frozenset(name for name, field in fields.items() if not field.read_only)
+    strings = frozenset(
+        name for name, field in fields.items() if isinstance(field, serializers.CharField)
+    )
+    return writable, strings
+
+
+def _strict_problems(rules, item: dict) -> dict:
+    writable, strings = rules
+    problems = {name: ["Unknown field."] for name in item if name not in writable}
+    for name in strings:
+        if not isinstance(item.get(name, ""), str):
+            problems[name] = ["Not a valid string."]
+    return problems
+
+
 class OptionalSlashRouter(SimpleRouter):
     """The seed's paths (`/tasks/queue`) and Django's (`/tasks/queue/`) both work."""
 
     def __init__(self):
         super().__init__()
         self.trailing_slash = "/?"
-
-
-def schema_without_optional_slash(endpoints, **kwargs):
-    """drf-spectacular hook: document each path once, in the seed's form (no slash)."""
-    cleaned = []
-    for path, path_regex, method, callback in endpoints:
-        if path_regex.endswith("/?$"):
-            path = path.rstrip("/")
-        cleaned.append((path, path_regex, method, callback))
-    return cleaned
-
-
-_ERROR_SCHEMA = {
-    "type": "object",
-    "properties": {"detail": {"type": "string"}, "code": {"type": "string"}},
-    "required": ["detail"],
-}
-
-
-def schema_common_responses(result, generator, request, public):
-    """drf-spectacular hook: document the answers any operation may give besides its own.
-
-    401 (no or bad credentials) and 403 (not allowed) everywhere; 400 (malformed body) and
-    413 (body too large, `RequestBodyGuardMiddleware`) where there is a request body; 404
-    where a path names an object or a page is asked for (out of range); 503 everywhere
-    while the database is unavailable. An operation's own description of a code wins.
-    """
-    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = _ERROR_SCHEMA
-    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    common = {
-        "401": "Not authenticated, or the token is invalid",
-        "403": "Not allowed for this user",
-        "503": "The database is unavailable; retry (see Retry-After)",
-    }
-    for operations in result.get("paths", {}).values():
-        for operation in operations.values():
-            responses = operation.setdefault("responses", {})
-            codes = dict(common)
-            if "requestBody" in operation:
-                codes["400"] = "Malformed or invalid body"
-                codes["413"] = "The body is too large"
-            parameters = operation.get("parameters", [])
-            if any(p.get("in") == "path" or p.get("name") == "page" for p in parameters):
-                codes["404"] = "No such object, or no such page"
-            for code, description in codes.items():
-                if code == "400":
-                    responses.setdefault(code, {"description": description})
-                else:
-                    responses.setdefault(code, {"description": description, "content": error})
-    return result

@@ -10,7 +10,8 @@ from django.db import OperationalError, connection
 logger = logging.getLogger(__name__)
 
 # 1205 lock wait timeout, 1213 deadlock: InnoDB rolled the statement or the whole
-# transaction back; running the whole transaction again is the fix (pitfall 6).
+# transaction back; running the whole transaction again is the fix (docs/engine.md,
+# "MySQL and MariaDB traps", 6).
 RETRYABLE_MYSQL_ERRORS = frozenset({1205, 1213})
 MAX_ATTEMPTS = 5
 

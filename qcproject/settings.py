@@ -96,20 +96,23 @@ def _database(url: str) -> dict:
     engine = db["ENGINE"]
     options = db.setdefault("OPTIONS", {})
     if engine == "django.db.backends.mysql":
-        # One clock for staleness: the database's, in UTC (pitfall 8). A short lock wait keeps
-        # a frozen peer from holding web requests for the server default of 50 s (pitfall 11).
+        # One clock for staleness: the database's, in UTC. A short lock wait keeps a frozen
+        # peer from holding web requests for the server default of 50 s (docs/engine.md,
+        # "MySQL and MariaDB traps", 8 and 11).
         options.setdefault(
             "init_command",
             "SET time_zone = '+00:00', "
             f"innodb_lock_wait_timeout = {env('QC_DB_LOCK_WAIT_TIMEOUT'):d}",
         )
         options.setdefault("charset", "utf8mb4")
-        # READ COMMITTED is Django's default on MySQL; say so, it matters (pitfall 2).
+        # READ COMMITTED is Django's default on MySQL; say so, it matters (docs/engine.md,
+        # "MySQL and MariaDB traps", 2).
         options.setdefault("isolation_level", "read committed")
         db.setdefault("TEST", {}).setdefault("CHARSET", "utf8mb4")
     elif engine == "django.db.backends.sqlite3":
-        # SQLite ignores FOR UPDATE: writers serialise by taking the write lock at BEGIN
-        # (pitfall 12), readers do not block writers (WAL), and a busy writer waits.
+        # SQLite ignores FOR UPDATE: writers serialise by taking the write lock at BEGIN,
+        # readers do not block writers (WAL), and a busy writer waits (docs/engine.md,
+        # "MySQL and MariaDB traps", 12).
         options.setdefault("transaction_mode", "IMMEDIATE")
         options.setdefault("timeout", 20)
         options.setdefault(
@@ -166,7 +169,7 @@ LOGOUT_REDIRECT_URL = "login"
 REST_FRAMEWORK = {
     # Token first, so an anonymous request gets 401 with `WWW-Authenticate: Token`.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "qcproject.authentication.TokenAuthentication",
+        "personnel.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -174,12 +177,16 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    # The API takes JSON bodies only: the admin and the portal's own pages keep their forms
+    # (Django views), and a form or multipart body sent to the API gets 415.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     # DRF's, with a shortcut for clients that ask for JSON or anything (most of them).
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "qcproject.negotiation.ContentNegotiation",
     "DEFAULT_PAGINATION_CLASS": "qcproject.api.QueuePagination",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "qcproject.schema.AutoSchema",
     "EXCEPTION_HANDLER": "qcproject.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -189,17 +196,22 @@ SPECTACULAR_SETTINGS = {
         "`POST /auth/token` and send `Authorization: Token <token>`, or use a browser session."
     ),
     "VERSION": "1.0.0",
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI served from our own static files: no CDN needed on a closed network.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "PREPROCESSING_HOOKS": ["qcproject.api.schema_without_optional_slash"],
-    # The answers every operation can give besides its own (401, 403, 400, 413, 404, 503).
+    # A task's status is `TaskStatus` in a generated client, as in the code.
+    "ENUM_NAME_OVERRIDES": {"TaskStatus": "tasks.models.TaskStatus"},
+    "PREPROCESSING_HOOKS": ["qcproject.schema.schema_without_optional_slash"],
+    # The answers every operation can give besides its own (401, 403, 400, 404, 413, 415,
+    # 503), each with its body; /healthz, a plain Django view.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "qcproject.api.schema_common_responses",
+        "qcproject.schema.schema_common_responses",
+        "qcproject.schema.schema_health_check",
     ],
 }
 

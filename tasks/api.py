@@ -4,16 +4,16 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from personnel.api import _validated
 from qcproject.api import (
     CanIntervene,
     IsSupervisor,
     IsSupervisorOrQCPerson,
     acting_person_id,
     is_supervisor,
+    validated_body,
 )
 
-from . import services
+from . import interventions, openapi, services
 from .models import Task
 from .serializers import (
     TaskCompleteSerializer,
@@ -38,7 +38,7 @@ class TasksViewSet(viewsets.GenericViewSet):
     serializer_class = TaskSerializer
     permission_classes = [IsSupervisor]
     queryset = Task.objects.all()
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[0-9]+"
 
     def get_permissions(self):
         if self.action == "complete":
@@ -47,23 +47,26 @@ class TasksViewSet(viewsets.GenericViewSet):
             return [CanIntervene()]
         return super().get_permissions()
 
-    @extend_schema(responses={200: TaskSerializer, 404: None})
+    @extend_schema(
+        responses={200: TaskSerializer, 404: OpenApiResponse(description="No such task")}
+    )
     def retrieve(self, request, pk: str):
         """One task (supervisor)."""
         return Response(TaskSerializer(self.get_object()).data)
 
     @extend_schema(
-        request=TaskCreateSerializer,
-        responses={201: TaskSerializer, 400: None},
+        request=openapi.TASK_CREATE_REQUEST,
+        responses={201: openapi.TASK_CREATED, 400: openapi.CREATE_REFUSED},
         description="Create one task, or send a JSON list of them to create all in one "
         "transaction (all or none); the answer is then a list.",
+        examples=openapi.CREATE_EXAMPLES,
     )
     def create(self, request):
         """Create one task or many (supervisor)."""
         many = isinstance(request.data, list)
         if not many and not isinstance(request.data, dict):
             raise ValidationError({"detail": ["Send an object or a list of objects."]})
-        data = _validated(TaskCreateSerializer, request.data, many=many)
+        data = validated_body(TaskCreateSerializer, request.data, many=many)
         items = data if many else [data]
         tasks = services.task_create(descriptions=[item["description"] for item in items])
         body = TaskSerializer(tasks, many=True).data if many else TaskSerializer(tasks[0]).data
@@ -76,8 +79,9 @@ class TasksViewSet(viewsets.GenericViewSet):
             401: OpenApiResponse(description="Not authenticated"),
             403: OpenApiResponse(description="The task is not yours"),
             404: OpenApiResponse(description="No such task"),
-            409: OpenApiResponse(description="The task is not in progress for that person"),
+            409: openapi.COMPLETE_REFUSED,
         },
+        examples=openapi.COMPLETE_EXAMPLES,
     )
     @action(detail=True, methods=["post"])
     def complete(self, request, pk: str):
@@ -92,7 +96,7 @@ class TasksViewSet(viewsets.GenericViewSet):
     def release(self, request, pk: str):
         """Put an in-progress task back in the queue, keeping its place (supervisor
         intervention, audited). Its holder moves on to another task."""
-        result = services.task_release(actor=request.user, task_id=int(pk))
+        result = interventions.task_release(actor=request.user, task_id=int(pk))
         return Response(TaskSerializer(result.task).data)
 
     @extend_schema(request=TaskReassignSerializer, responses=_INTERVENTION_RESPONSES)
@@ -100,8 +104,8 @@ class TasksViewSet(viewsets.GenericViewSet):
     def reassign(self, request, pk: str):
         """Give a task to a chosen person who is signed in and free (supervisor
         intervention, audited)."""
-        data = _validated(TaskReassignSerializer, request.data)
-        result = services.task_reassign(
+        data = validated_body(TaskReassignSerializer, request.data)
+        result = interventions.task_reassign(
             actor=request.user, task_id=int(pk), person_id=data["person_id"]
         )
         return Response(TaskSerializer(result.task).data)
@@ -110,7 +114,7 @@ class TasksViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk: str):
         """Cancel a task that should not be done (supervisor intervention, audited)."""
-        result = services.task_cancel(actor=request.user, task_id=int(pk))
+        result = interventions.task_cancel(actor=request.user, task_id=int(pk))
         return Response(TaskSerializer(result.task).data)
 
     @extend_schema(responses={200: TaskSerializer(many=True)})

@@ -13,8 +13,7 @@ from datetime import datetime
 from django.db.models import Count, Sum
 from django.db.models.functions import Trunc
 
-from qcproject import sql
-
+from . import sql
 from .models import Assignment, Counter, EndReason, Task
 
 # Created tasks are counted as "created", given ones as "assignments:<source>", completed
@@ -33,7 +32,7 @@ def releases(reason: str) -> str:
 
 def count(name: str, n: int = 1) -> None:
     """Add `n` to the total `name` and to its count for the current hour, in the current
-    transaction: one statement (raw SQL, `qcproject.sql`: every sign-in, assignment,
+    transaction: one statement (hand-written, `tasks.sql`: every sign-in, assignment,
     release and completion counts), two more the first time in an hour on a shard."""
     if n <= 0:
         return

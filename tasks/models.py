@@ -49,7 +49,7 @@ class Task(models.Model):
     )
     # The assignee while the task is in progress, else NULL. MySQL ignores conditional unique
     # constraints, but it enforces a unique index on a stored generated column, and NULLs do
-    # not collide: at most one task in progress per person (pitfall 10).
+    # not collide: at most one task in progress per person (docs/engine.md, "Invariants", I1).
     in_progress_person = models.GeneratedField(
         expression=Case(
             When(status=TaskStatus.IN_PROGRESS, then=F("assigned_to_id")),
@@ -147,7 +147,7 @@ class Assignment(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=16, choices=EndReason.choices, blank=True)
     # The task and the person while the assignment is open, else NULL: unique, so a task has
-    # at most one open assignment and a person at most one (pitfall 10).
+    # at most one open assignment and a person at most one (docs/engine.md, "Invariants", I1).
     open_task = models.GeneratedField(
         expression=Case(When(ended_at__isnull=True, then=F("task_id")), default=None),
         output_field=models.BigIntegerField(null=True),

@@ -212,8 +212,8 @@ def _seconds(rows, duration) -> list[float]:
 
     Read as the integer microseconds the database computes (TIMESTAMPDIFF on MySQL and
     MariaDB, Django's timestamp difference on SQLite): a DurationField would make a
-    timedelta of each of the 10,000 values of a busy window, two thirds of the read's time
-    (`make bench`, history case, the 7-day dashboard).
+    timedelta of each value of a busy window, most of the read's time (docs/benchmarks.md,
+    history case, the 7-day dashboard).
     """
     micros = rows.annotate(
         d=ExpressionWrapper(duration, output_field=BigIntegerField())

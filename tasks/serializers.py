@@ -33,8 +33,8 @@ class TaskSerializer(serializers.ModelSerializer):
 
     def to_representation(self, task):
         # Built by hand: a task is in the answer to nearly every heartbeat, sign-in and
-        # complete, and a ModelSerializer builds its fields anew for every instance (about
-        # 0.4 ms of CPU on the 2-core machine, a tenth of a heartbeat). The declared fields
+        # complete, and a ModelSerializer builds its fields anew for every instance, a
+        # noticeable share of a heartbeat's CPU (docs/benchmarks.md). The declared fields
         # still describe it (OpenAPI); tests check both give the same representation.
         return task_representation(task)
 

@@ -15,7 +15,7 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 from playwright.sync_api import expect  # noqa: E402
 
-from qcproject.testing import subprocess_env  # noqa: E402
+from tasks.testing import subprocess_env  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct-horse-battery"

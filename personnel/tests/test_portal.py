@@ -10,9 +10,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.staticfiles import finders
 
 from personnel.models import Person
-from personnel.services import person_login
 from tasks.models import Task, TaskStatus
 from tasks.services import task_create
+from tasks.sessions import person_login
 
 pytestmark = pytest.mark.django_db
 

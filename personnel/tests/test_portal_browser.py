@@ -19,9 +19,10 @@ from django.db.models.functions import Now
 from playwright.sync_api import expect
 
 from personnel.models import Person
-from personnel.services import person_login, person_logout
+from tasks.interventions import task_release
 from tasks.models import Assignment, Task, TaskStatus
-from tasks.services import task_create, task_release
+from tasks.services import task_create
+from tasks.sessions import person_login, person_logout
 
 from .browser import ROOT, expect_task, sign_in, start_work
 
@@ -135,7 +136,7 @@ def test_expired_session_says_the_task_went_back_and_start_again_works(
     expect(banner).to_be_visible()
     expect(banner).to_have_attribute("role", "status")
     expect(page.locator("#connection-text")).to_contain_text("onnect")
-    wait_until(lambda: status_of(task) == TaskStatus.PENDING, timeout=8)
+    wait_until(lambda: status_of(task) == TaskStatus.PENDING, timeout=30)
     assert not Person.objects.get(pk=person.pk).is_logged_in  # swept by the assigner
 
     # It comes back: the page finds out by itself, at once.

@@ -17,9 +17,9 @@ from django.db.models.functions import Now
 from playwright.sync_api import expect
 
 from personnel.models import Person
-from personnel.services import person_login, person_logout
 from tasks.models import Assignment, Task
 from tasks.services import task_create
+from tasks.sessions import person_login, person_logout
 
 from .browser import PASSWORD, ROOT, expect_task, sign_in, start_work
 

@@ -4,9 +4,10 @@ must equal what the declared fields give, in every state a person can be in."""
 import pytest
 from rest_framework import serializers
 
+from personnel.selectors import person_get
 from personnel.serializers import PersonSerializer
-from personnel.services import person_get, person_login
-from qcproject.testing import make_tasks
+from tasks.sessions import person_login
+from tasks.testing import make_tasks
 
 pytestmark = pytest.mark.django_db
 

@@ -6,19 +6,13 @@ from django.core.exceptions import ValidationError
 from django.db.models.functions import Now
 
 from personnel.models import Person
-from personnel.services import (
-    SessionExpired,
-    person_create,
-    person_get,
-    person_heartbeat,
-    person_list_with_tasks,
-    person_login,
-    person_logout,
-)
+from personnel.selectors import person_get, person_list_with_tasks
+from personnel.services import person_create
 from qcproject.db import db_now
 from qcproject.exceptions import Conflict, NotFound
-from qcproject.testing import age_heartbeat, make_tasks
 from tasks.models import Assignment, AssignmentSource, EndReason, Task, TaskStatus
+from tasks.sessions import SessionExpired, person_heartbeat, person_login, person_logout
+from tasks.testing import age_heartbeat, make_tasks
 from tasks.tests.invariants import (
     assert_db_refuses_second_open_assignment,
     assert_db_refuses_second_task_in_progress,

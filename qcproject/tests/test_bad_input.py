@@ -1,8 +1,8 @@
 """Oversized and malformed request bodies: each gets a 4xx with a JSON error, and nothing is
 half-written (the engine's tables are byte-for-byte as before).
 
-Tests marked REGRESSION fail until the patches named in their docstrings are applied
-(see docs/reliability.md, "What the suite found").
+Tests marked REGRESSION guard against faults this suite found (docs/reliability.md, "What
+the suite found").
 """
 
 import json
@@ -10,10 +10,10 @@ import json
 import pytest
 from django.test import override_settings
 
-from personnel.services import person_login
 from qcproject.middleware import json_depth
 from tasks.models import Task
 from tasks.services import task_create
+from tasks.sessions import person_login
 from tasks.tests.invariants import count_rows
 
 pytestmark = pytest.mark.django_db
@@ -181,9 +181,6 @@ def test_deeply_nested_json_is_a_400_not_a_500(api, world, path, who):
     """REGRESSION: 5000 nested `[` (a 10 kB body) made Python's JSON decoder raise
     RecursionError inside DRF's parser: 500, on every JSON endpoint, anonymous
     `POST /auth/token` included.
-
-    FAILS until /tmp/issue5-patches/settings-body-guard.diff is applied (adds
-    `qcproject.middleware.RequestBodyGuardMiddleware` to MIDDLEWARE).
     """
     user = world[who] if who == "supervisor" else (world["me"].user if who else None)
     before = count_rows()
@@ -196,8 +193,6 @@ def test_deeply_nested_json_is_a_400_not_a_500(api, world, path, who):
 def test_oversized_json_body_is_a_413(api, world):
     """REGRESSION: a JSON body over DATA_UPLOAD_MAX_MEMORY_SIZE got Django's HTML
     "Bad Request (400)" page from deep inside request parsing, not the API's JSON error.
-
-    FAILS until /tmp/issue5-patches/settings-body-guard.diff is applied.
     """
     before = count_rows()
     raw = json.dumps([{"description": "y" * 1000}] * 30)
@@ -221,8 +216,6 @@ def test_oversized_json_body_is_a_413(api, world):
 def test_unknown_fields_are_refused(api, world, path, body):
     """REGRESSION: unknown and read-only fields were silently ignored, so a client that
     sent `"status": "COMPLETED"` got 201 and a PENDING task.
-
-    FAILS until /tmp/issue5-patches/personnel-api-unknown-fields.diff is applied.
     """
     raw = json.dumps(body).replace('"{me}"', str(world["me"].pk))
     before = count_rows()
@@ -249,3 +242,45 @@ def test_unknown_fields_are_refused(api, world, path, body):
 )
 def test_json_depth(raw, depth):
     assert json_depth(raw) == depth
+
+
+# --- the hot endpoints, as QC clients call them (a real token, no forced authentication) ---
+
+
+@pytest.mark.parametrize(
+    "raw, content_type",
+    [
+        ('{"person_id": null}', "application/json"),
+        ("\ufeff{}", "application/json"),  # a byte-order mark before the JSON
+        ('{"person_id": 1', "application/json"),
+    ],
+    ids=["null", "bom", "truncated"],
+)
+def test_odd_sign_in_bodies_with_a_token_are_refused(client, world, raw, content_type):
+    from rest_framework.authtoken.models import Token
+
+    key = Token.objects.create(user=world["me"].user).key
+    before = count_rows()
+    response = client.generic(
+        "POST",
+        "/personnel/login",
+        raw.encode(),
+        content_type=content_type,
+        HTTP_AUTHORIZATION=f"Token {key}",
+    )
+    assert_refused(response, 400)
+    assert count_rows() == before
+
+
+@pytest.mark.parametrize("separator", ["\u00a0", "\t\u00a0", "\u2003"])
+@pytest.mark.parametrize("path", ["/personnel/{me}/heartbeat", "/personnel/login"])
+def test_a_token_after_an_odd_space_is_not_accepted(client, world, separator, path):
+    from rest_framework.authtoken.models import Token
+
+    key = Token.objects.create(user=world["me"].user).key
+    response = client.post(
+        path.format(me=world["me"].pk),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Token{separator}{key}".encode().decode("latin-1"),
+    )
+    assert_refused(response, 401)

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-import tasks.services
+import tasks.assigner
 from personnel.models import Person
-from qcproject.testing import bulk_people, bulk_tasks
-from tasks.services import assignment_assign_batch
+from tasks.assigner import assignment_assign_batch
+from tasks.testing import bulk_people, bulk_tasks
 from tasks.tests.invariants import assert_invariants
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,8 +73,6 @@ def test_short_chaos_run(tmp_path):
 def test_assigner_locks_only_as_many_people_as_it_has_tasks_for(monkeypatch):
     """REGRESSION, found by `make chaos` (scenario "SIGSTOP past the lock wait").
 
-    FAILS until /tmp/issue5-patches/assign-locks-only-servable-people.diff is applied.
-
     An assigner frozen inside its transaction (SIGSTOP, a VM pause, a long GC) held the row
     lock of every free, live person (up to QC_ASSIGN_BATCH_SIZE), though it had only a few
     tasks to give. Every heartbeat, sign-in and sign-out of those people then waited
@@ -91,7 +89,7 @@ def test_assigner_locks_only_as_many_people_as_it_has_tasks_for(monkeypatch):
             paused.set()
             resume.wait(20)
 
-    monkeypatch.setattr(tasks.services, "fault_point", freeze_here)
+    monkeypatch.setattr(tasks.assigner, "fault_point", freeze_here)
     outcome = []
 
     def assigner():
@@ -125,13 +123,10 @@ def test_assigner_locks_only_as_many_people_as_it_has_tasks_for(monkeypatch):
 
 @pytest.mark.django_db
 def test_assigner_with_no_pending_task_locks_nobody(monkeypatch):
-    """REGRESSION companion: no pending task, no locked person (and no fault point passed).
-
-    FAILS until /tmp/issue5-patches/assign-locks-only-servable-people.diff is applied.
-    """
+    """REGRESSION companion: no pending task, no locked person (and no fault point passed)."""
     bulk_people(3)
     passed = []
-    monkeypatch.setattr(tasks.services, "fault_point", passed.append)
+    monkeypatch.setattr(tasks.assigner, "fault_point", passed.append)
     assert assignment_assign_batch() == []
     assert passed == []
 

@@ -7,11 +7,11 @@ from django.db.models.functions import Now
 from django.test.utils import CaptureQueriesContext
 
 from personnel.models import Person
-from personnel.services import person_list_with_tasks
+from personnel.selectors import person_list_with_tasks
 from qcproject.settings import _database
+from tasks.assigner import assignment_cycle
 from tasks.models import Task, TaskStatus
 from tasks.selectors import dashboard_get
-from tasks.services import assignment_cycle
 
 pytestmark = pytest.mark.django_db
 

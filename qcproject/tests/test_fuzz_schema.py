@@ -23,8 +23,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from personnel.services import person_login
 from tasks.services import task_create
+from tasks.sessions import person_login
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""Checks of the engine's invariants (docs: mysql-assignment-pitfalls.md, I1–I4), read
+"""Checks of the engine's invariants (docs/engine.md, Invariants I1–I4), read
 straight from the tables, and probes that the database itself refuses a double booking.
 
 `assert_invariants()` works in ordinary and in transactional tests; call it after every

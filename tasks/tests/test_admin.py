@@ -1,9 +1,9 @@
 import pytest
 
 from personnel.models import Person
-from personnel.services import person_login
 from tasks.models import Assignment, Task
 from tasks.services import task_create
+from tasks.sessions import person_login
 
 pytestmark = pytest.mark.django_db
 

@@ -1,9 +1,9 @@
 import pytest
 from django.db import OperationalError
 
-from personnel.services import person_login, person_logout
 from tasks.models import Task, TaskStatus
 from tasks.services import task_create
+from tasks.sessions import person_login, person_logout
 
 pytestmark = pytest.mark.django_db
 

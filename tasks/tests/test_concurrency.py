@@ -13,23 +13,13 @@ import pytest
 from django.db import connection
 
 from personnel.models import Person
-from personnel.services import (
-    SessionExpired,
-    person_get,
-    person_heartbeat,
-    person_login,
-    person_logout,
-)
+from personnel.selectors import person_get
 from qcproject.exceptions import Conflict
-from qcproject.testing import age_heartbeat, bulk_people
+from tasks.assigner import assignment_cycle, assignment_sweep_stale
 from tasks.models import Assignment, AssignmentSource, EndReason, Task, TaskStatus
-from tasks.services import (
-    CompleteResult,
-    assignment_cycle,
-    assignment_sweep_stale,
-    task_complete,
-    task_create,
-)
+from tasks.services import CompleteResult, task_complete, task_create
+from tasks.sessions import SessionExpired, person_heartbeat, person_login, person_logout
+from tasks.testing import age_heartbeat, bulk_people
 from tasks.tests.invariants import (
     assert_counters_match,
     assert_invariants,

@@ -6,11 +6,11 @@ from datetime import timedelta
 import pytest
 from django.db.models import F
 
-from personnel.services import person_login, person_logout
 from qcproject.db import db_now
 from tasks import counters, selectors
 from tasks.models import Assignment, Counter, EndReason, Task
 from tasks.services import task_complete, task_create
+from tasks.sessions import person_login, person_logout
 from tasks.tests.invariants import assert_counters_match
 
 pytestmark = pytest.mark.django_db

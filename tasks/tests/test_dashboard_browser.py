@@ -17,16 +17,11 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 from playwright.sync_api import expect  # noqa: E402
 
 from personnel.models import Person  # noqa: E402
-from personnel.services import person_login  # noqa: E402
 from tasks import counters
+from tasks.assigner import CycleResult, assigner_register, assigner_report
 from tasks.models import Assignment, AuditEvent, Task, TaskStatus  # noqa: E402
-from tasks.services import (  # noqa: E402
-    CycleResult,
-    assigner_register,
-    assigner_report,
-    task_complete,
-    task_create,
-)
+from tasks.services import task_complete, task_create
+from tasks.sessions import person_login  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

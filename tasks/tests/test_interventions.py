@@ -6,18 +6,13 @@ import pytest
 from django.db.models.functions import Now
 
 from personnel.models import Person
-from personnel.services import person_login, person_sign_out
 from qcproject.exceptions import Conflict, NotFound
+from tasks.assigner import assignment_cycle
+from tasks.interventions import task_cancel, task_reassign, task_release
 from tasks.models import Assignment, AssignmentSource, AuditAction, AuditEvent, EndReason, Task
 from tasks.models import TaskStatus as S
-from tasks.services import (
-    assignment_cycle,
-    task_cancel,
-    task_complete,
-    task_create,
-    task_reassign,
-    task_release,
-)
+from tasks.services import task_complete, task_create
+from tasks.sessions import person_login, person_sign_out
 from tasks.tests.invariants import assert_invariants
 
 pytestmark = pytest.mark.django_db

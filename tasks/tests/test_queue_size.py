@@ -3,9 +3,9 @@
 import pytest
 from django.contrib.auth import get_user_model
 
-from personnel.services import person_login
 from tasks.models import Task, TaskStatus
 from tasks.services import task_complete, task_create
+from tasks.sessions import person_login
 
 pytestmark = pytest.mark.django_db
 

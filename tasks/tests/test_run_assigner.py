@@ -12,10 +12,10 @@ from django.db import OperationalError, connection
 from django.db.models.functions import Now
 
 from personnel.models import Person
-from qcproject.testing import bulk_people, subprocess_env
+from tasks.assigner import CycleResult
 from tasks.management.commands.run_assigner import Command
 from tasks.models import Assignment, Task, TaskStatus
-from tasks.services import CycleResult
+from tasks.testing import bulk_people, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -135,8 +135,8 @@ def test_real_process_assigns_then_stops_promptly_on_signal(sig):
 
 @pytest.mark.django_db
 def test_stale_session_released_in_one_cycle_then_late_complete_is_409(api, make_person, settings):
-    from personnel.services import person_login
     from tasks.services import task_create
+    from tasks.sessions import person_login
 
     settings.QC_HEARTBEAT_TIMEOUT = 1
     person = make_person()

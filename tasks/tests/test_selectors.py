@@ -6,12 +6,13 @@ import pytest
 from django.db.models.functions import Now
 
 from personnel.models import Person
-from personnel.services import person_login, person_logout
 from qcproject.db import db_now
 from tasks import counters, selectors
+from tasks.assigner import CycleResult, assigner_report
 from tasks.models import AssignerInstance, Assignment, EndReason, Task
 from tasks.selectors import percentile
-from tasks.services import CycleResult, assigner_report, task_complete, task_create
+from tasks.services import task_complete, task_create
+from tasks.sessions import person_login, person_logout
 
 pytestmark = pytest.mark.django_db
 
@@ -107,7 +108,7 @@ def test_window_starts():
 
 
 def test_assigners_report_their_cycles():
-    from tasks.services import assigner_register
+    from tasks.assigner import assigner_register
 
     assigner_register(name="host:1")
     assigner_report(name="host:1", seconds=0.25, result=CycleResult(assigned=3))

@@ -4,9 +4,9 @@ fields give (DRF's generic `to_representation`), which is also what the OpenAPI 
 import pytest
 from rest_framework import serializers
 
-from qcproject.testing import make_tasks
 from tasks.models import Task
 from tasks.serializers import TaskCompleteSerializer, TaskSerializer
+from tasks.testing import make_tasks
 
 pytestmark = pytest.mark.django_db
 

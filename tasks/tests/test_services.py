@@ -6,20 +6,20 @@ from django.db.models.functions import Now
 from django.test import override_settings
 
 from personnel.models import Person
-from personnel.services import person_get, person_login, person_logout
+from personnel.selectors import person_get
 from qcproject.db import db_now
 from qcproject.exceptions import Conflict, DomainError, Forbidden, NotFound
-from qcproject.testing import age_heartbeat, bulk_people, bulk_tasks, make_tasks
-from tasks.models import Assignment, AssignmentSource, EndReason, Task, TaskStatus
-from tasks.services import (
+from tasks.assigner import (
     CycleResult,
     assignment_assign,
     assignment_assign_batch,
     assignment_cycle,
     assignment_sweep_stale,
-    task_complete,
-    task_create,
 )
+from tasks.models import Assignment, AssignmentSource, EndReason, Task, TaskStatus
+from tasks.services import task_complete, task_create
+from tasks.sessions import person_login, person_logout
+from tasks.testing import age_heartbeat, bulk_people, bulk_tasks, make_tasks
 from tasks.tests.invariants import (
     assert_db_refuses_inconsistent_rows,
     assert_db_refuses_second_open_assignment,

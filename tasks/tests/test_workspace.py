@@ -8,11 +8,12 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 
 from personnel.models import Person
-from personnel.services import person_login
+from tasks.assigner import CycleResult, assigner_register, assigner_report
 from tasks.models import AuditAction, AuditEvent, Task
 from tasks.models import TaskStatus as S
 from tasks.roles import SUPERVISOR_PERMISSIONS, SUPERVISORS_GROUP
-from tasks.services import CycleResult, assigner_register, assigner_report, task_create
+from tasks.services import task_create
+from tasks.sessions import person_login
 
 pytestmark = pytest.mark.django_db
 
@@ -267,8 +268,8 @@ def test_metrics_values(client, settings, alice, bob):
     settings.QC_METRICS_TOKEN = "s3cret"
     a, b, c = task_create(descriptions=["a", "b", "c"])
     person_login(person_id=alice.pk)
-    from personnel.services import person_logout
     from tasks.services import task_complete
+    from tasks.sessions import person_logout
 
     task_complete(task_id=a.pk, person_id=alice.pk)  # alice: b
     person_login(person_id=bob.pk)  # bob: c

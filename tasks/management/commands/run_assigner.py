@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections, connection
 
-from tasks.services import assigner_register, assigner_report, assignment_cycle
+from tasks.assigner import assigner_register, assigner_report, assignment_cycle
 
 logger = logging.getLogger("tasks.assigner")
 

@@ -8,8 +8,9 @@ from django.contrib.auth import get_user_model
 from django.db.models.functions import Now
 
 from personnel.models import Person
-from tasks.models import Task
-from tasks.services import task_create
+
+from .models import Task
+from .services import task_create
 
 
 def age_heartbeat(person, seconds: float) -> None:

@@ -1,4 +1,4 @@
-"""The hand-written hot statements (`qcproject.sql`) against what the ORM gives for the same
+"""The hand-written hot statements (`tasks.sql`) against what the ORM gives for the same
 rows: the same instances, the same clock, the same locks."""
 
 import threading
@@ -7,15 +7,25 @@ from datetime import UTC, timedelta
 import pytest
 from django.db import connection, connections, transaction
 from django.db.utils import OperationalError
-from rest_framework.authtoken.models import Token
 
 from personnel.models import Person
-from qcproject import sql
 from qcproject.db import db_now
-from qcproject.testing import age_heartbeat, make_tasks
+from tasks import sql
 from tasks.models import Assignment, Counter, Task, TaskStatus
+from tasks.testing import age_heartbeat, make_tasks
 
 pytestmark = pytest.mark.django_db
+
+
+def _lock(person_id):
+    """One person's row, locked (`people_lock` of one id), or None."""
+    return sql.people_lock([person_id]).get(person_id)
+
+
+def _next(exclude=()):
+    """The oldest pending task (other than `exclude`), locked, or None."""
+    rows = sql.tasks_lock_next_pending(limit=1, exclude=exclude)
+    return sql.task_from_row(rows[0]) if rows else None
 
 
 def _fields(instance) -> dict:
@@ -26,7 +36,7 @@ def _sign_in(person, *, new_session=True, busy=False):
     """sql.person_sign_in as the sign-in service calls it: on the row it locked, at the
     database's clock read by the lock. Returns the instance it updated."""
     with transaction.atomic():
-        locked = sql.person_lock(person.pk)
+        locked = _lock(person.pk)
         sql.person_sign_in(locked, now=locked.db_now, new_session=new_session, busy=busy)
     return locked
 
@@ -41,37 +51,6 @@ def _signed_in(person, *, busy_with=None):
 def _assign(pairs, *, source):
     sql.people_busy([person_id for person_id, _ in pairs])
     sql.tasks_hand_over(pairs, source=source)
-
-
-# --- token_with_user ---
-
-
-def test_token_with_user_reads_token_user_and_person_in_one_query(alice, django_assert_num_queries):
-    key = Token.objects.create(user=alice.user).key
-
-    with django_assert_num_queries(1):
-        token = sql.token_with_user(key)
-        assert token.user.person.pk == alice.pk
-        assert token.user.person.user is token.user
-
-    assert _fields(token) == _fields(Token.objects.get(key=key))
-    assert _fields(token.user) == _fields(type(alice.user).objects.get(pk=alice.user.pk))
-    assert _fields(token.user.person) == _fields(Person.objects.get(pk=alice.pk))
-
-
-def test_token_of_a_user_without_person_caches_that_there_is_none(
-    supervisor, django_assert_num_queries
-):
-    key = Token.objects.create(user=supervisor).key
-
-    with django_assert_num_queries(1):
-        token = sql.token_with_user(key)
-        with pytest.raises(Person.DoesNotExist):
-            token.user.person  # noqa: B018 (the access is the test)
-
-
-def test_unknown_token_is_none():
-    assert sql.token_with_user("0" * 40) is None
 
 
 # --- person_with_task, person_lock, person_heartbeat ---
@@ -107,10 +86,10 @@ def test_person_lock_tells_live_from_stale_and_signed_out(alice, bob, make_perso
     age_heartbeat(bob, 3600)
 
     with transaction.atomic():
-        assert sql.person_lock(alice.pk).is_live is True
-        assert sql.person_lock(bob.pk).is_live is False
-        assert sql.person_lock(carol.pk).is_live is False  # never signed in: NULL heartbeat
-        assert sql.person_lock(987_654_321) is None
+        assert _lock(alice.pk).is_live is True
+        assert _lock(bob.pk).is_live is False
+        assert _lock(carol.pk).is_live is False  # never signed in: NULL heartbeat
+        assert _lock(987_654_321) is None
         # The same verdicts as the ORM's annotation.
         orm = dict(Person.objects.with_liveness().values_list("id", "is_live"))
         assert {pk: bool(live) for pk, live in orm.items()} == {
@@ -136,19 +115,6 @@ def test_heartbeat_refreshes_a_live_session_only(alice, bob, make_person):
     assert list(Person.objects.live().values_list("id", flat=True)) == [alice.pk]
 
 
-def test_person_lock_by_token_finds_the_tokens_own_active_person(alice, bob):
-    key = Token.objects.create(user=alice.user).key
-
-    with transaction.atomic():
-        assert sql.person_lock(None, token_key=key).pk == alice.pk
-        assert sql.person_lock(alice.pk, token_key=key).pk == alice.pk
-        assert sql.person_lock(bob.pk, token_key=key) is None  # someone else's id
-        assert sql.person_lock(None, token_key="0" * 40) is None
-    type(alice.user).objects.filter(pk=alice.user.pk).update(is_active=False)
-    with transaction.atomic():
-        assert sql.person_lock(None, token_key=key) is None
-
-
 # --- the assignment writes ---
 
 
@@ -157,9 +123,9 @@ def test_next_pending_is_the_oldest_not_excluded(alice):
     Task.objects.filter(pk=middle.pk).update(status=TaskStatus.CANCELLED)
 
     with transaction.atomic():
-        assert sql.task_lock_next_pending().pk == oldest.pk
-        assert sql.task_lock_next_pending(exclude=(oldest.pk,)).pk == newest.pk
-        assert sql.task_lock_next_pending(exclude=(oldest.pk, newest.pk)) is None
+        assert _next().pk == oldest.pk
+        assert _next(exclude=(oldest.pk,)).pk == newest.pk
+        assert _next(exclude=(oldest.pk, newest.pk)) is None
 
 
 @pytest.mark.parametrize("busy", [False, True])
@@ -196,6 +162,24 @@ def test_sign_in_again_without_a_task_changes_only_the_heartbeat(alice):
     after = Person.objects.get(pk=alice.pk)
     assert after.last_heartbeat > before.last_heartbeat
     assert {**_fields(after), "last_heartbeat": None} == {**_fields(before), "last_heartbeat": None}
+
+
+def test_people_lock_returns_the_people_found_in_id_order(alice, bob):
+    with transaction.atomic():
+        locked = sql.people_lock([bob.pk, 987_654_321, alice.pk, bob.pk])
+    assert list(locked) == sorted([alice.pk, bob.pk])
+    assert all(p.db_now is not None for p in locked.values())
+    assert sql.people_lock([]) == {}
+
+
+def test_next_pending_takes_up_to_the_limit_in_queue_order(alice):
+    oldest, middle, newest = make_tasks("a", "b", "c")
+
+    with transaction.atomic():
+        rows = sql.tasks_lock_next_pending(limit=2)
+        assert [row[0] for row in rows] == [oldest.pk, middle.pk]
+        rows = sql.tasks_lock_next_pending(limit=5, exclude=(middle.pk,))
+        assert [row[0] for row in rows] == [oldest.pk, newest.pk]
 
 
 def test_assign_pairs_writes_people_assignments_and_tasks(alice, bob):
@@ -263,32 +247,14 @@ def test_person_lock_holds_the_row_and_next_pending_skips_a_locked_task(make_per
     alice = make_person("Alice")
     first, second = make_tasks("a", "b")
     with transaction.atomic():
-        sql.person_lock(alice.pk)
-        assert sql.task_lock_next_pending().pk == first.pk
+        _lock(alice.pk)
+        assert _next().pk == first.pk
 
         # Another transaction waits for the person (and times out) ...
-        assert _from_other_connection(lambda: sql.person_lock(alice.pk)) == {"error": 1205}
+        assert _from_other_connection(lambda: _lock(alice.pk)) == {"error": 1205}
         # ... and passes over the locked task to the next one.
-        taken = _from_other_connection(lambda: sql.task_lock_next_pending().pk)
+        taken = _from_other_connection(lambda: _next().pk)
         assert taken == {"value": second.pk}
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.concurrency
-def test_locking_a_person_by_token_locks_neither_the_token_nor_the_user(make_person):
-    from django.contrib.auth import get_user_model
-
-    alice = make_person("Alice")
-    key = Token.objects.create(user=alice.user).key
-    with transaction.atomic():
-        assert sql.person_lock(None, token_key=key).pk == alice.pk
-
-        def lock_user_and_token():
-            get_user_model().objects.select_for_update().get(pk=alice.user.pk)
-            return Token.objects.select_for_update().get(key=key).user_id
-
-        assert _from_other_connection(lock_user_and_token) == {"value": alice.user.pk}
-        assert _from_other_connection(lambda: sql.person_lock(alice.pk)) == {"error": 1205}
 
 
 @pytest.mark.django_db(transaction=True)

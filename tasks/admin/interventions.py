@@ -1,0 +1,36 @@
+"""Supervisor interventions from the admin: the task list's actions and the buttons on a
+task's page, each one call of an intervention service."""
+
+from django.contrib import messages
+
+from personnel.models import Person
+from qcproject.exceptions import DomainError
+from tasks import interventions
+
+
+def can_intervene(request) -> bool:
+    return request.user.has_perm("tasks.intervene")
+
+
+def free_people():
+    """Signed-in people without a task: the choices for a reassignment."""
+    return Person.objects.filter(is_logged_in=True, is_busy=False).order_by("name", "id")
+
+
+# intervention name -> (service, what it did)
+TASK_INTERVENTIONS = {
+    "release": (interventions.task_release, "is back in the queue"),
+    "cancel": (interventions.task_cancel, "is cancelled"),
+    "reassign": (interventions.task_reassign, "is reassigned"),
+}
+
+
+def intervene_on_task(model_admin, request, intervention: str, task_id: int, **kwargs) -> None:
+    """Run one intervention service on a task; tell the supervisor how it went."""
+    service, outcome = TASK_INTERVENTIONS[intervention]
+    try:
+        service(actor=request.user, task_id=task_id, **kwargs)
+    except DomainError as exc:
+        model_admin.message_user(request, f"Task {task_id}: {exc.message}", messages.ERROR)
+    else:
+        model_admin.message_user(request, f"Task {task_id} {outcome}.", messages.SUCCESS)

@@ -1,0 +1,94 @@
+"""Supervisor interventions on tasks: release, reassign, cancel. Each is one transaction,
+recorded in the audit trail in that transaction, and locks the people concerned (in id
+order), then the task (docs/engine.md). Signing a person out is `tasks.sessions`'s.
+"""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from qcproject.db import retry_transaction
+from qcproject.exceptions import Conflict
+
+from . import engine
+from .models import AssignmentSource, AuditAction, EndReason, Task, TaskStatus
+
+
+@dataclass
+class InterventionResult:
+    task: Task
+    previous_holder_id: int | None = None
+
+
+@retry_transaction
+def task_release(*, actor, task_id: int) -> InterventionResult:
+    """Put an in-progress task back in the queue (its place kept); its holder moves on to
+    another task. Raises NotFound, Conflict (not in progress)."""
+    with transaction.atomic():
+        task, people = engine.task_lock_with_people(task_id)
+        if task.status != TaskStatus.IN_PROGRESS:
+            raise Conflict(f"Task {task_id} is not in progress.", code="task_not_in_progress")
+        holder = people[task.assigned_to_id]
+        engine.tasks_release([holder.pk], reason=EndReason.RELEASED)
+        engine.holder_free(holder, exclude=(task.pk,))
+        engine.audit(actor, AuditAction.RELEASE, person_id=holder.pk, task_id=task.pk)
+    return InterventionResult(task=Task.objects.get(pk=task_id), previous_holder_id=holder.pk)
+
+
+@retry_transaction
+def task_reassign(*, actor, task_id: int, person_id: int) -> InterventionResult:
+    """Give a pending or in-progress task to a chosen person who is signed in and free.
+
+    The previous holder, if any, moves on to another task. Raises NotFound, Conflict (the
+    task is completed or cancelled, already theirs, or the person is not free and live).
+    """
+    with transaction.atomic():
+        task, people = engine.task_lock_with_people(task_id, also=(person_id,))
+        target = people[person_id]
+        if task.status not in (TaskStatus.PENDING, TaskStatus.IN_PROGRESS):
+            raise Conflict(f"Task {task_id} is {task.get_status_display().lower()}.")
+        if task.assigned_to_id == person_id:
+            raise Conflict(f"Task {task_id} is already {target.name}'s.")
+        if not target.is_live:
+            raise Conflict(f"{target.name} is not signed in.", code="person_not_signed_in")
+        if target.is_busy:
+            raise Conflict(f"{target.name} is busy with another task.", code="person_busy")
+        holder = people.get(task.assigned_to_id) if task.assigned_to_id else None
+        if holder is not None:
+            engine.tasks_release([holder.pk], reason=EndReason.REASSIGNED)
+        engine.tasks_assign([(target.pk, task.pk)], source=AssignmentSource.SUPERVISOR)
+        if holder is not None:
+            engine.holder_free(holder, exclude=(task.pk,))
+        detail = f"from {holder.name} to {target.name}" if holder else f"to {target.name}"
+        engine.audit(
+            actor, AuditAction.REASSIGN, person_id=target.pk, task_id=task.pk, detail=detail
+        )
+    return InterventionResult(
+        task=Task.objects.get(pk=task_id), previous_holder_id=holder.pk if holder else None
+    )
+
+
+@retry_transaction
+def task_cancel(*, actor, task_id: int) -> InterventionResult:
+    """Cancel a pending or in-progress task: it is never assigned again and leaves the
+    queue. Its holder moves on to another task. Raises NotFound, Conflict (completed or
+    already cancelled)."""
+    with transaction.atomic():
+        task, people = engine.task_lock_with_people(task_id)
+        if task.status not in (TaskStatus.PENDING, TaskStatus.IN_PROGRESS):
+            raise Conflict(f"Task {task_id} is {task.get_status_display().lower()}.")
+        holder = people.get(task.assigned_to_id) if task.assigned_to_id else None
+        if holder is not None:
+            engine.tasks_release([holder.pk], reason=EndReason.CANCELLED)
+        Task.objects.filter(pk=task.pk).update(status=TaskStatus.CANCELLED, assigned_to=None)
+        if holder is not None:
+            engine.holder_free(holder, exclude=(task.pk,))
+        engine.audit(
+            actor,
+            AuditAction.CANCEL,
+            person_id=holder.pk if holder else None,
+            task_id=task.pk,
+        )
+    return InterventionResult(
+        task=Task.objects.get(pk=task_id), previous_holder_id=holder.pk if holder else None
+    )

@@ -1,0 +1,286 @@
+"""The engine's hot statements, written by hand, each once (the machinery and the reasons:
+`qcproject/rawsql.py`; the rules they implement: docs/engine.md).
+
+Every statement runs inside the caller's transaction and takes only the locks the lock
+order allows: person rows first (in id order), then task rows, then counter rows.
+"""
+
+from django.conf import settings
+from django.db import connection, models
+from django.db.models.functions import Now, Trunc
+
+from personnel.models import Person, session_live
+from qcproject import rawsql
+from qcproject.rawsql import col, columns, per_database, placeholders, q, table
+
+from .models import Assignment, Counter, Task, TaskStatus
+
+# --- liveness: the one definition (personnel.models.session_live), compiled ---
+
+# A timeout no one configures: compiled once into the statements' text, its parameter is
+# found by value and replaced by the real timeout at each call.
+_PROBE_SECONDS = 987_654
+
+
+@per_database
+def _live_sql() -> tuple[str, list, int]:
+    """`session_live()` as the ORM compiles it (columns qualified by the person table): SQL,
+    parameters, and the index of the timeout's parameter among them."""
+    sql, params = rawsql.compiled_where(Person, session_live(_PROBE_SECONDS))
+    found = [i for i, p in enumerate(params) if p == _PROBE_SECONDS * 1_000_000]
+    assert len(found) == 1, "the liveness condition takes its timeout as one parameter"
+    return sql, params, found[0]
+
+
+def _live_params(db, timeout: int | None) -> list:
+    _, params, index = _live_sql(db)
+    seconds = settings.QC_HEARTBEAT_TIMEOUT if timeout is None else timeout
+    params = list(params)
+    params[index] = seconds * 1_000_000
+    return params
+
+
+# --- people ---
+
+
+@per_database
+def _heartbeat_sql() -> str:
+    return (
+        f"UPDATE {table(Person)} SET {col(Person, 'last_heartbeat')} = {rawsql.now_sql(connection)}"
+        f" WHERE {table(Person)}.{col(Person, 'id')} = %s AND {_live_sql(connection)[0]}"
+    )
+
+
+def person_heartbeat(person_id: int, *, timeout: int | None = None) -> bool:
+    """Refresh the heartbeat of a live session. False when there is none; the caller finds
+    out why."""
+    db = rawsql.db()
+    return bool(rawsql.execute(db, _heartbeat_sql(db), [person_id, *_live_params(db, timeout)]))
+
+
+@per_database
+def _person_with_task_sql() -> str:
+    return (
+        f"SELECT {columns(connection, Person, 'p').sql}, {columns(connection, Task, 't').sql}"
+        f" FROM {table(Person)} {q('p')} LEFT OUTER JOIN {table(Task)} {q('t')}"
+        f" ON {col(Task, 'in_progress_person', 't')} = {col(Person, 'id', 'p')}"
+        f" WHERE {col(Person, 'id', 'p')} = %s"
+    )
+
+
+def person_with_task(person_id: int) -> Person | None:
+    """The person with `current_task` set (their in-progress task, or None), in one query
+    through the unique `in_progress_person`; None for an unknown id."""
+    db = rawsql.db()
+    row = rawsql.fetchone(db, _person_with_task_sql(db), [person_id])
+    if row is None:
+        return None
+    person, task = columns(db, Person, "p"), columns(db, Task, "t")
+    found = person.instance(db, row)
+    found.current_task = task.instance(db, row, person.width)
+    if found.current_task is not None:
+        Task._meta.get_field("assigned_to").set_cached_value(found.current_task, found)
+    return found
+
+
+@per_database
+def _people_lock_sql(n: int) -> str:
+    person_id = f"{table(Person)}.{col(Person, 'id')}"
+    return (
+        f"SELECT {columns(connection, Person, Person._meta.db_table).sql}"
+        f", ({_live_sql(connection)[0]}), {rawsql.now_sql(connection)}"
+        f" FROM {table(Person)} WHERE {person_id} IN ({placeholders(range(n))})"
+        f" ORDER BY {person_id}" + rawsql.for_update()
+    )
+
+
+def people_lock(person_ids, *, timeout: int | None = None) -> dict[int, Person]:
+    """Lock these people's rows (FOR UPDATE, in id order: two transactions locking the same
+    people cannot deadlock on them) and return them by id, each with `is_live` and
+    `db_now`, the database's clock at the lock. Unknown ids are left out."""
+    ids = sorted(set(person_ids))
+    if not ids:
+        return {}
+    db = rawsql.db()
+    rows = rawsql.fetchall(db, _people_lock_sql(db, len(ids)), [*_live_params(db, timeout), *ids])
+    person = columns(db, Person, Person._meta.db_table)
+    found = {}
+    for row in rows:
+        p = person.instance(db, row)
+        p.is_live = bool(row[person.width])
+        p.db_now = rawsql.datetime_from_db(db, row[person.width + 1])
+        found[p.pk] = p
+    return found
+
+
+@per_database
+def _sign_in_sql(new_session: bool, busy: bool) -> str:
+    assigned = [f"{col(Person, 'last_heartbeat')} = %s"]
+    if new_session:
+        assigned += [
+            f"{col(Person, 'is_logged_in')} = %s",
+            f"{col(Person, 'logged_in_at')} = %s",
+            f"{col(Person, 'signed_out_reason')} = %s",
+        ]
+    if new_session or busy:
+        assigned += [f"{col(Person, 'is_busy')} = %s", f"{col(Person, 'idle_since')} = %s"]
+    return f"UPDATE {table(Person)} SET {', '.join(assigned)} WHERE {col(Person, 'id')} = %s"
+
+
+def person_sign_in(person: Person, *, now, new_session: bool, busy: bool) -> None:
+    """Begin a work session (signed in, heard from `now`, idle since `now` unless `busy`),
+    or record a sign of life of a session that goes on (becoming busy if `busy`): one
+    UPDATE, also when the person takes a task in the same transaction. `now` is the
+    database's clock (`people_lock`'s `db_now`). The instance is updated to match the row.
+    """
+    db = rawsql.db()
+    stored = rawsql.datetime_to_db(db, now)
+    params = [stored]
+    person.last_heartbeat = now
+    if new_session:
+        params += [True, stored, ""]
+        person.is_logged_in, person.logged_in_at, person.signed_out_reason = True, now, ""
+    if new_session or busy:
+        params += [busy, None if busy else stored]
+        person.is_busy, person.idle_since = busy, None if busy else now
+    rawsql.execute(db, _sign_in_sql(db, new_session, busy), [*params, person.pk])
+
+
+@per_database
+def _busy_sql(n: int) -> str:
+    return (
+        f"UPDATE {table(Person)} SET {col(Person, 'is_busy')} = %s,"
+        f" {col(Person, 'idle_since')} = NULL"
+        f" WHERE {col(Person, 'id')} IN ({placeholders(range(n))})"
+    )
+
+
+def people_busy(person_ids: list[int]) -> None:
+    """These people are busy (and no longer idle). The caller holds their row locks."""
+    db = rawsql.db()
+    rawsql.execute(db, _busy_sql(db, len(person_ids)), [True, *person_ids])
+
+
+# --- tasks ---
+
+
+@per_database
+def _next_pending_sql(excluded: int) -> str:
+    not_in = f" AND {col(Task, 'id', 't')} NOT IN ({placeholders(range(excluded))})"
+    return (
+        f"SELECT {columns(connection, Task, 't').sql} FROM {table(Task)} {q('t')}"
+        f" WHERE {col(Task, 'status', 't')} = %s{not_in if excluded else ''}"
+        f" ORDER BY {col(Task, 'created_at', 't')}, {col(Task, 'id', 't')} LIMIT %s"
+        + rawsql.for_update(skip_locked=True)
+    )
+
+
+def tasks_lock_next_pending(*, limit: int, exclude: tuple[int, ...] = ()) -> list[tuple]:
+    """Lock up to `limit` of the oldest pending tasks (other than `exclude`), passing over
+    tasks another transaction holds (SKIP LOCKED), through the index `qc_tasks_queue`.
+    Returns their rows; `task_from_row` makes a row a Task (the batch needs only `row[0]`,
+    the id)."""
+    db = rawsql.db()
+    sql = _next_pending_sql(db, len(exclude))
+    return rawsql.fetchall(db, sql, [TaskStatus.PENDING, *exclude, limit])
+
+
+def task_from_row(row) -> Task:
+    db = rawsql.db()
+    return columns(db, Task, "t").instance(db, row)
+
+
+def tasks_hand_over(pairs: list[tuple[int, int]], *, source: str, now=None) -> None:
+    """Give each (person, task) pair's task to its person, two statements for any number
+    of pairs. The caller holds the locks on all those rows, and marks the people busy.
+    A task given for the first time records `now` (the database's clock; by default its
+    clock at the UPDATE) as its first assignment.
+
+    - one open assignment per pair, in one multi-row INSERT: `bulk_create` would build an
+      instance per row and read back the id, `assigned_at` and both generated columns of
+      every row, which for a batch of 500 takes longer in Python than the database takes
+      for the whole batch (docs/benchmarks.md, burn-down);
+    - each task goes to the person of its new open assignment (the unique `open_task`
+      index): one UPDATE for the batch, with no per-pair CASE.
+    """
+    db, n = rawsql.db(), len(pairs)
+    rawsql.execute(
+        db,
+        _open_assignments_sql(db, n),
+        [value for person_id, task_id in pairs for value in (task_id, person_id, source, "")],
+    )
+    task_ids = [task_id for _, task_id in pairs]
+    given = [] if now is None else [rawsql.datetime_to_db(db, now)]
+    sql = _tasks_in_progress_sql(db, n, now is not None)
+    rawsql.execute(db, sql, [TaskStatus.IN_PROGRESS, *given, *task_ids])
+
+
+# A batch has up to QC_ASSIGN_BATCH_SIZE pairs; the statements are cached per size.
+@per_database
+def _open_assignments_sql(n: int) -> str:
+    names = ", ".join(col(Assignment, f) for f in ("task", "person", "source", "end_reason"))
+    return f"INSERT INTO {table(Assignment)} ({names}) VALUES {', '.join(['(%s, %s, %s, %s)'] * n)}"
+
+
+@per_database
+def _tasks_in_progress_sql(n: int, given_now: bool) -> str:
+    first_assigned = col(Task, "first_assigned_at")
+    return (
+        f"UPDATE {table(Task)} SET {col(Task, 'status')} = %s,"
+        f" {col(Task, 'assigned_to')} = (SELECT {col(Assignment, 'person', 'a')}"
+        f" FROM {table(Assignment)} {q('a')}"
+        f" WHERE {col(Assignment, 'open_task', 'a')} = {table(Task)}.{col(Task, 'id')}),"
+        f" {first_assigned} = COALESCE({first_assigned},"
+        f" {'%s' if given_now else rawsql.now_sql(connection)})"
+        f" WHERE {col(Task, 'id')} IN ({placeholders(range(n))})"
+    )
+
+
+# --- counters ---
+
+
+@per_database
+def _this_hour() -> tuple[str, list]:
+    """`Trunc(Now(), "hour")`, the start of the current hour on the database's clock: SQL
+    and its parameters."""
+    return rawsql.compiled(Counter, Trunc(Now(), "hour", output_field=models.DateTimeField()))
+
+
+@per_database
+def _counter_add_sql() -> str:
+    value, hour = col(Counter, "value"), col(Counter, "hour")
+    return (
+        f"UPDATE {table(Counter)} SET {value} = {value} + %s"
+        f" WHERE {col(Counter, 'name')} = %s AND {col(Counter, 'shard')} = %s"
+        f" AND {hour} IN (%s, {_this_hour(connection)[0]})"
+    )
+
+
+def counter_add(name: str, shard: int, n: int) -> int:
+    """Add `n` to one shard of a running total and of its count for the current hour: the
+    rows updated, 2 unless one of them does not exist yet."""
+    db = rawsql.db()
+    all_time = rawsql.datetime_to_db(db, Counter.ALL_TIME)
+    params = [n, name, shard, all_time, *_this_hour(db)[1]]
+    return rawsql.execute(db, _counter_add_sql(db), params)
+
+
+@per_database
+def _counter_upsert_sql(this_hour: bool) -> str:
+    value = col(Counter, "value")
+    keys = ", ".join(col(Counter, f) for f in ("hour", "name", "shard"))
+    if connection.vendor == "mysql":
+        upsert = f"ON DUPLICATE KEY UPDATE {value} = {value} + VALUES({value})"
+    else:
+        upsert = f"ON CONFLICT ({keys}) DO UPDATE SET {value} = {value} + excluded.{value}"
+    hour = _this_hour(connection)[0] if this_hour else "%s"
+    return f"INSERT INTO {table(Counter)} ({keys}, {value}) VALUES ({hour}, %s, %s, %s) {upsert}"
+
+
+def counter_insert_or_add(name: str, shard: int, n: int, *, this_hour: bool) -> None:
+    """Create the shard row of a running total (or of its current hour's count) holding
+    `n`, or add `n` if a concurrent first count created it: an upsert, so two first counts
+    of the same shard cannot both insert."""
+    db = rawsql.db()
+    hour = _this_hour(db)[1] if this_hour else [rawsql.datetime_to_db(db, Counter.ALL_TIME)]
+    rawsql.execute(db, _counter_upsert_sql(db, this_hour), [*hour, name, shard, n])
