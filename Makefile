@@ -1,6 +1,7 @@
 # qc-assign. `make run`: the demo (web + assigner, SQLite); `make test`: the suite on MariaDB.
 # Each target creates .venv and installs requirements-dev.txt (the runtime set, requirements.txt,
-# and the development tools) first, only when one of them changed.
+# and the development tools) first, only when one of them changed, and compiles the
+# translations (locale/*/LC_MESSAGES/*.po -> .mo) that are newer than their .mo.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -29,7 +30,12 @@ PYTEST_ARGS ?=
 SQLITE_TESTS = personnel/tests/test_authentication.py tasks/tests/test_sql.py personnel/tests/test_services.py \
 	tasks/tests/test_services.py
 
-.PHONY: help venv run test lint clean
+# The translations: each .po compiled to the .mo beside it (msgfmt, as Django's
+# compilemessages does; scripts/ensure-gettext installs it), only when the .po changed.
+PO_FILES := $(wildcard locale/*/LC_MESSAGES/*.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+
+.PHONY: help venv translations messages run test lint clean
 
 help:
 	@echo 'make run     start the web server, the assigner and the simulated crew (SQLite,'
@@ -38,7 +44,8 @@ help:
 	@echo '             pass pytest options with PYTEST_ARGS="-x -k complete"'
 	@echo 'make lint    ruff, the layering contract (import-linter), mypy on the services,'
 	@echo '             promtool on the alert rules'
-	@echo 'make clean   remove .venv, db.sqlite3 and staticfiles'
+	@echo 'make messages  update locale/*/LC_MESSAGES/*.po from the sources (then translate)'
+	@echo 'make clean   remove .venv, db.sqlite3, staticfiles and the compiled translations'
 
 venv: $(INSTALLED)
 
@@ -48,7 +55,17 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 	$(BIN)/pip install --disable-pip-version-check --quiet -r requirements-dev.txt
 	touch $@
 
-run: $(INSTALLED)
+translations: $(MO_FILES)
+
+locale/%.mo: locale/%.po
+	@scripts/ensure-gettext
+	msgfmt --check-format -o $@ $<
+
+messages: $(INSTALLED)
+	scripts/ensure-gettext
+	scripts/makemessages $(BIN)/python
+
+run: $(INSTALLED) $(MO_FILES)
 	$(RUN_ENV) $(BIN)/python manage.py migrate --no-input
 	$(RUN_ENV) $(BIN)/python manage.py seed_demo
 	@echo
@@ -60,7 +77,7 @@ run: $(INSTALLED)
 	$(RUN_ENV) WEB_HOST='$(WEB_HOST)' WEB_PORT='$(WEB_PORT)' PATH="$(CURDIR)/$(BIN):$$PATH" \
 		$(BIN)/honcho start --env /dev/null $(RUN_PROCESSES)
 
-test: $(INSTALLED)
+test: $(INSTALLED) $(MO_FILES)
 	scripts/ensure-mariadb '$(TEST_DATABASE_URL)'
 	scripts/ensure-chromium
 	scripts/ensure-promtool
@@ -82,7 +99,7 @@ lint: $(INSTALLED)
 	cd deploy/prometheus && promtool test rules alerts.test.yml
 
 clean:
-	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles
+	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles $(MO_FILES)
 
 # make bench: the performance benchmark (bench/run.py, not part of the tests), on databases
 # of its own (qc_bench, qc_bench_h1k, qc_bench_h1m: created, then dropped) on the MariaDB of

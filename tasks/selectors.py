@@ -22,6 +22,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from personnel.models import Person
 from qcproject.db import db_now
@@ -40,9 +41,9 @@ from .models import (
 from .rollups import percentile  # noqa: F401  (the dashboard's and its tests')
 
 WINDOWS = {
-    "hour": ("Last hour", timedelta(hours=1)),
-    "today": ("Today", None),  # since midnight in TIME_ZONE
-    "week": ("Last 7 days", timedelta(days=7)),
+    "hour": (_("Last hour"), timedelta(hours=1)),
+    "today": (_("Today"), None),  # since midnight in TIME_ZONE
+    "week": (_("Last 7 days"), timedelta(days=7)),
 }
 # Percentiles are taken over the latest this many events in the window: enough for a
 # median and a p90 to within half a percentile point, and a bounded read (from one index) however

@@ -189,6 +189,25 @@ def test_dashboard_refreshes_without_a_reload_and_pauses(browser, live_server, s
         context.close()
 
 
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_finds_nothing_on_the_dashboard(browser, live_server, shift, axe, scheme):
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, locale="en-GB", color_scheme=scheme
+    )
+    context.set_default_timeout(5_000)
+    page = context.new_page()
+    try:
+        sign_in(page, live_server)
+        expect(page.locator("#qc-people-table")).to_contain_text("Ada Lovelace")
+        # The refresh can be paused (WCAG 2.2.1): a script's, not a meta refresh.
+        assert axe(page) == []
+        page.get_by_role("button", name="Pause").click()
+        expect(page.get_by_role("button", name="Resume")).to_be_visible()
+        assert axe(page) == []
+    finally:
+        context.close()
+
+
 def test_assignment_list_fits_1280_px(browser, live_server, shift):
     # The longest things the list shows: a long description, a long name, every date set.
     person = Person.objects.get(name="Katherine Johnson")
@@ -221,5 +240,22 @@ def test_assignment_list_fits_1280_px(browser, live_server, shift):
         if os.environ.get("UPDATE_SCREENSHOTS"):
             page.screenshot(path="/tmp/assignments-1280.png", full_page=True)
         assert overflow <= 0, overflow
+    finally:
+        context.close()
+
+
+def test_dashboard_speaks_the_browsers_language(browser, live_server, shift):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="de-DE")
+    context.set_default_timeout(5_000)
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/admin/login/?next=/admin/tasks/task/dashboard/")
+        page.locator("#id_username").fill("boss")
+        page.locator("#id_password").fill("correct-horse-battery")
+        page.locator("#login-form [type=submit]").click()
+        expect(page.get_by_role("heading", name="Warteschlange")).to_be_visible()
+        expect(page.locator("#qc-people-table")).to_contain_text("Aktuelle Aufgabe")
+        expect(page.get_by_role("link", name="Letzte 7 Tage")).to_be_visible()
+        expect(page.get_by_role("button", name="Katherine Johnson abmelden")).to_be_visible()
     finally:
         context.close()
