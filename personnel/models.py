@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Now
+from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
     from tasks.models import Task
@@ -67,20 +68,23 @@ class Person(models.Model):
     """
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="person"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="person",
+        verbose_name=_("login"),
     )
-    name = models.CharField(max_length=NAME_MAX_LENGTH)
-    is_logged_in = models.BooleanField(default=False)
-    is_busy = models.BooleanField(default=False)
+    name = models.CharField(_("name"), max_length=NAME_MAX_LENGTH)
+    is_logged_in = models.BooleanField(_("signed in"), default=False)
+    is_busy = models.BooleanField(_("busy"), default=False)
     # Tracks the last time the person's client sent a signal (the database's clock).
-    last_heartbeat = models.DateTimeField(null=True, blank=True)
+    last_heartbeat = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
     # When the current work session started; null when signed out.
-    logged_in_at = models.DateTimeField(null=True, blank=True)
+    logged_in_at = models.DateTimeField(_("signed in at"), null=True, blank=True)
     # Since when the person has been free; the assigner serves the longest idle first.
-    idle_since = models.DateTimeField(null=True, blank=True)
+    idle_since = models.DateTimeField(_("idle since"), null=True, blank=True)
     # How the last session ended (an `EndReason` value: LOGOUT, STALE, …); blank while
     # signed in or never signed in. Tells a late client "expired" from "never started".
-    signed_out_reason = models.CharField(max_length=16, blank=True)
+    signed_out_reason = models.CharField(_("how the last session ended"), max_length=16, blank=True)
 
     objects = PersonQuerySet.as_manager()
 
@@ -93,8 +97,8 @@ class Person(models.Model):
 
     class Meta:
         db_table = "qc_personnel"
-        verbose_name = "QC person"
-        verbose_name_plural = "QC personnel"
+        verbose_name = _("QC person")
+        verbose_name_plural = _("QC personnel")
         ordering = ["name", "id"]
         indexes = [
             # The assigner's locking read: free people, longest idle first.

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from personnel.api import PersonnelViewSet
@@ -12,7 +13,7 @@ from .views import healthz, obtain_auth_token
 
 admin.site.site_header = "qc-assign"
 admin.site.site_title = "qc-assign"
-admin.site.index_title = "Supervisor workspace"
+admin.site.index_title = _("Supervisor workspace")
 
 router = OptionalSlashRouter()
 router.register("personnel", PersonnelViewSet, basename="personnel")
