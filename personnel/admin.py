@@ -5,6 +5,8 @@ from django.db.models import OuterRef, Subquery
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from qcproject.admin_mixins import back_to
 from qcproject.exceptions import DomainError
@@ -16,8 +18,14 @@ from .models import Person
 
 
 class PersonAddForm(forms.ModelForm):
-    username = forms.CharField(max_length=150, help_text="The login of this person.")
-    password = forms.CharField(widget=forms.PasswordInput, strip=False)
+    username = forms.CharField(
+        label=gettext_lazy("Username"),
+        max_length=150,
+        help_text=gettext_lazy("The login of this person."),
+    )
+    password = forms.CharField(
+        label=gettext_lazy("Password"), widget=forms.PasswordInput, strip=False
+    )
 
     class Meta:
         model = Person
@@ -88,11 +96,11 @@ class PersonAdmin(admin.ModelAdmin):
             )
         )
 
-    @admin.display(description="Username", ordering="user__username")
+    @admin.display(description=gettext_lazy("username"), ordering="user__username")
     def username(self, obj):
         return obj.user.username
 
-    @admin.display(description="Current task")
+    @admin.display(description=gettext_lazy("current task"))
     def current_task(self, obj):
         if obj.current_task_id is None:
             return "—"
@@ -110,7 +118,9 @@ class PersonAdmin(admin.ModelAdmin):
         )
         obj.pk, obj.user_id = created.pk, created.user_id
 
-    @admin.action(description="Sign selected people out now", permissions=["intervene"])
+    @admin.action(
+        description=gettext_lazy("Sign selected people out now"), permissions=["intervene"]
+    )
     def sign_out_selected(self, request, queryset):
         for person_id in queryset.order_by("id").values_list("id", flat=True):
             self._sign_out(request, person_id)
@@ -151,5 +161,11 @@ class PersonAdmin(admin.ModelAdmin):
             self.message_user(request, exc.message, messages.ERROR)
             return
         name = Person.objects.values_list("name", flat=True).get(pk=person_id)
-        note = f"; task {released[0]} is back in the queue" if released else ""
-        self.message_user(request, f"{name} is signed out{note}.", messages.SUCCESS)
+        if released:
+            text = _("%(name)s is signed out; task %(task)s is back in the queue.") % {
+                "name": name,
+                "task": released[0],
+            }
+        else:
+            text = _("%(name)s is signed out.") % {"name": name}
+        self.message_user(request, text, messages.SUCCESS)
