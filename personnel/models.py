@@ -84,7 +84,7 @@ class Person(models.Model):
     idle_since = models.DateTimeField(_("idle since"), null=True, blank=True)
     # How the last session ended (an `EndReason` value: LOGOUT, STALE, …); blank while
     # signed in or never signed in. Tells a late client "expired" from "never started".
-    signed_out_reason = models.CharField(_("how the last session ended"), max_length=16, blank=True)
+    signed_out_reason = models.CharField(_("end of the last session"), max_length=16, blank=True)
 
     objects = PersonQuerySet.as_manager()
 

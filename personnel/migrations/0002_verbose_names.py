@@ -46,7 +46,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='person',
             name='signed_out_reason',
-            field=models.CharField(blank=True, max_length=16, verbose_name='how the last session ended'),
+            field=models.CharField(blank=True, max_length=16, verbose_name='end of the last session'),
         ),
         migrations.AlterField(
             model_name='person',

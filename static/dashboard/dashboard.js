@@ -328,6 +328,7 @@
       scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, Math.max(1, max) * 1.1]; } } },
       series: [
         {
+          label: gettext("Time"),
           value: function (u, ts) {
             return ts === null || ts === undefined ? "\u2014" : DAY_MONTH_TIME.format(new Date(ts * 1000));
           },

@@ -2,10 +2,12 @@
 export), the supervisors' audit trail, the assigner processes."""
 
 from django.contrib import admin
+from django.template.defaultfilters import floatformat
 from django.urls import path, reverse
 from django.utils import dateformat, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext
 
 from qcproject.admin_mixins import ReadOnlyAdminMixin
 from tasks.models import AssignerInstance, Assignment, AuditEvent
@@ -70,7 +72,12 @@ def _when(moment) -> str:
     return format_html(
         '<time datetime="{}">{}</time>',
         moment.isoformat(),
-        dateformat.format(timezone.localtime(moment), "M d H:i"),
+        dateformat.format(
+            timezone.localtime(moment),
+            # Translators: Django's date format codes (M: month's short name, d: day of the
+            # month, j: the same without a leading zero, H:i: hours and minutes), no year.
+            pgettext("short date and time in a list", "M d H:i"),
+        ),
     )
 
 
@@ -96,8 +103,12 @@ class AssignerInstanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "name",
         "started_at",
         "last_cycle_at",
-        "last_cycle_seconds",
+        "last_cycle_took",
         "cycles",
         "assigned_total",
         "released_total",
     ]
+
+    @admin.display(description=_("last cycle took (s)"), ordering="last_cycle_seconds")
+    def last_cycle_took(self, obj):
+        return floatformat(obj.last_cycle_seconds, 3)  # in the page's language: 0.007, 0,007
