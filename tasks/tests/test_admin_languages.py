@@ -73,8 +73,9 @@ def test_interventions_tell_the_supervisor_in_german(german, alice, bob):
     r = german.post(f"/admin/tasks/task/{c.pk}/cancel/", follow=True)
     assert told(r) == [f"Aufgabe {c.pk} ist storniert."]
     r = german.post(f"/admin/tasks/task/{c.pk}/release/", follow=True)
-    (message,) = told(r)
-    assert message.startswith(f"Aufgabe {c.pk}: ")
+    assert told(r) == [f"Aufgabe {c.pk}: Task {c.pk} is not in progress."]
+    r = german.post(f"/admin/tasks/task/{c.pk}/cancel/", follow=True)
+    assert told(r) == [f"Aufgabe {c.pk}: Task {c.pk} is cancelled."]  # not "storniert"
     held = Task.objects.get(in_progress_person=alice.pk)
     r = german.post(f"/admin/personnel/person/{alice.pk}/sign-out/", follow=True)
     assert told(r) == [f"Alice ist abgemeldet; Aufgabe {held.pk} ist zurück in der Warteschlange."]
