@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Case, F, When
 from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class TaskStatus(models.TextChoices):
@@ -157,10 +158,16 @@ class Assignment(models.Model):
         related_name="assignments",
         verbose_name=_("person"),
     )
-    assigned_at = models.DateTimeField(_("assigned"), db_default=Now())
+    assigned_at = models.DateTimeField(
+        pgettext_lazy("when an assignment began", "assigned"), db_default=Now()
+    )
     source = models.CharField(_("source"), max_length=16, choices=AssignmentSource.choices)
     # Set when the person completed the task (the seed's column).
-    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+    completed_at = models.DateTimeField(
+        pgettext_lazy("when an assignment's task was completed", "completed"),
+        null=True,
+        blank=True,
+    )
     # Set when the assignment ended for any reason, with the reason.
     ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
     end_reason = models.CharField(

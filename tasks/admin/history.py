@@ -7,7 +7,7 @@ from django.urls import path, reverse
 from django.utils import dateformat, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext
+from django.utils.translation import pgettext, pgettext_lazy
 
 from qcproject.admin_mixins import ReadOnlyAdminMixin
 from tasks.models import AssignerInstance, Assignment, AuditEvent
@@ -41,7 +41,9 @@ class AssignmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         url = reverse("admin:tasks_task_change", args=[obj.task_id])
         return format_html('<a href="{}">#{}</a> {}', url, obj.task_id, text)
 
-    @admin.display(description=_("assigned"), ordering="assigned_at")
+    @admin.display(
+        description=pgettext_lazy("when an assignment began", "assigned"), ordering="assigned_at"
+    )
     def assigned(self, obj):
         return _when(obj.assigned_at)
 
