@@ -19,6 +19,9 @@ router.register("personnel", PersonnelViewSet, basename="personnel")
 router.register("tasks", TasksViewSet, basename="tasks")
 
 urlpatterns = [
+    # The API first: its requests are most of the traffic (a heartbeat every few seconds per
+    # person), and Django tries the patterns in order. No other pattern overlaps its paths.
+    path("", include(router.urls)),
     path("admin/", admin.site.urls),
     re_path(r"^auth/token/?$", obtain_auth_token, name="auth-token"),
     re_path(r"^healthz/?$", healthz, name="healthz"),
@@ -31,5 +34,4 @@ urlpatterns = [
     # The QC portal (`/`, `/portal/`); its sign-out ends the work session, then Django's.
     path("", include("personnel.portal")),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("", include(router.urls)),
 ]
