@@ -1,52 +1,30 @@
-"""The project's middleware: guards that refuse JSON bodies the API could not handle
-sanely, before any view runs; and Django's message middleware, made lazy.
+"""The project's middleware: a guard that refuses request bodies too large to read before
+any view runs; and Django's message middleware, made lazy.
 
-- A JSON body larger than `DATA_UPLOAD_MAX_MEMORY_SIZE` gets 413. Django refuses it anyway
-  once something reads it, but with an HTML 400 from deep inside request parsing; here it
-  is refused up front, by its Content-Length where it has one, with the API's JSON error.
-- A JSON body nested deeper than `QC_MAX_JSON_DEPTH` (default 64) gets 400. Python's JSON
-  decoder recurses once per level, so a few thousand `[` (a 10 kB body) raise
-  RecursionError inside DRF's parser: a 500, even for an anonymous `POST /auth/token`.
-
-Only JSON bodies are looked at: form posts are limited by Django itself, and multipart
-uploads (the admin's task import) are streamed to disk and may be larger.
+- A body larger than `DATA_UPLOAD_MAX_MEMORY_SIZE` gets 413, by its Content-Length, with the
+  API's JSON error. Django refuses it anyway once something reads it, but with an HTML 400
+  from deep inside request parsing. Multipart uploads (the admin's task import) are
+  streamed to disk and have limits of their own, so they are left alone.
+- What a body may contain is the parser's business: `qcproject.parsers.JSONParser` refuses
+  deep nesting and numbers JSON cannot hold, for every media type DRF parses as JSON.
 
 - `MessageMiddleware` makes the message storage only for a request that uses it.
 """
 
-import re
-
 from django.conf import settings
 from django.contrib.messages import middleware as messages_middleware
 from django.contrib.messages.storage import default_storage
-from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.utils.functional import SimpleLazyObject, empty
 
-DEFAULT_MAX_JSON_DEPTH = 64
+from qcproject.parsers import DEFAULT_MAX_JSON_DEPTH, json_depth
 
-# A JSON string, escapes included: brackets inside strings do not nest anything.
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
-
-
-def json_depth(body: bytes) -> int:
-    """The deepest nesting of arrays and objects in a JSON text (malformed text allowed)."""
-    brackets = _STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
-    depth = deepest = 0
-    for byte in brackets:
-        if byte in b"[{":
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-        else:
-            depth -= 1
-    return deepest
-
-
-def _is_json(content_type: str) -> bool:
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    return media_type == "application/json" or media_type.endswith("+json")
+__all__ = [
+    "DEFAULT_MAX_JSON_DEPTH",
+    "MessageMiddleware",
+    "RequestBodyGuardMiddleware",
+    "json_depth",
+]
 
 
 class RequestBodyGuardMiddleware:
@@ -54,41 +32,25 @@ class RequestBodyGuardMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if _is_json(request.META.get("CONTENT_TYPE", "")):
-            refusal = self.refusal(request)
-            if refusal is not None:
-                return refusal
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is not None and _content_length(request) > limit and not _is_multipart(request):
+            return JsonResponse(
+                {"detail": f"The request body is larger than {limit} bytes.", "code": "too_large"},
+                status=413,
+            )
         return self.get_response(request)
 
-    def refusal(self, request):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if limit is not None and length > limit:
-            return _too_large(limit)
-        try:
-            body = request.body  # kept by Django for the view to parse
-        except RequestDataTooBig:
-            return _too_large(limit)
-        max_depth = getattr(settings, "QC_MAX_JSON_DEPTH", DEFAULT_MAX_JSON_DEPTH)
-        if body and json_depth(body) > max_depth:
-            return JsonResponse(
-                {
-                    "detail": f"JSON parse error - nested deeper than {max_depth} levels.",
-                    "code": "parse_error",
-                },
-                status=400,
-            )
-        return None
+
+def _content_length(request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
 
 
-def _too_large(limit: int) -> JsonResponse:
-    return JsonResponse(
-        {"detail": f"The request body is larger than {limit} bytes.", "code": "too_large"},
-        status=413,
-    )
+def _is_multipart(request) -> bool:
+    content_type = request.META.get("CONTENT_TYPE", "")
+    return content_type.split(";", 1)[0].strip().lower() == "multipart/form-data"
 
 
 class MessageMiddleware(messages_middleware.MessageMiddleware):

@@ -51,7 +51,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    # Oversized (413) and too deeply nested (400) JSON bodies, before anything reads them.
+    # Bodies too large to read (413), before anything reads them.
     "qcproject.middleware.RequestBodyGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -161,6 +161,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # DRF's set, with a JSON parser that refuses deep nesting and unrepresentable numbers
+    # in linear time, for every media type DRF reads as JSON (`*/*` included).
+    "DEFAULT_PARSER_CLASSES": [
+        "qcproject.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
