@@ -45,7 +45,7 @@ class PersonnelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = PersonSerializer
     permission_classes = [IsSupervisorOrQCPerson]
     queryset = Person.objects.all()
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = "[0-9]+"
 
     def get_permissions(self):
         if self.action in ("create", "list", "status"):

@@ -21,7 +21,7 @@ urlpatterns = [
     # The requests clients make most take a lean path first; it hands everything but the
     # common case to the API's own view (personnel/fastpath.py). Same paths as the router's.
     re_path(
-        r"^personnel/(?P<pk>\d+)/heartbeat/?$",
+        r"^personnel/(?P<pk>[0-9]+)/heartbeat/?$",
         fastpath.heartbeat(api_views["personnel-heartbeat"]),
     ),
     re_path(r"^personnel/login/?$", fastpath.login(api_views["personnel-login"])),

@@ -130,7 +130,7 @@ OTHER_ROUTES = {
 # router's view. The matrix above covers them through those paths (forced authentication
 # takes the router's view, a token the lean path: both are checked).
 FRONT_ROUTES = {
-    "^personnel/(?P<pk>\\d+)/heartbeat/?$": "personnel-heartbeat",
+    "^personnel/(?P<pk>[0-9]+)/heartbeat/?$": "personnel-heartbeat",
     "^personnel/login/?$": "personnel-login",
 }
 
