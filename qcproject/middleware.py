@@ -8,10 +8,18 @@ any view runs; and Django's message middleware, made lazy.
 - What a body may contain is the parser's business: `qcproject.parsers.JSONParser` refuses
   deep nesting and numbers JSON cannot hold, for every media type DRF parses as JSON.
 
+- `ContentSecurityPolicyMiddleware`: django-csp's, with a fixed policy for responses that are
+  not pages.
+- `SessionIdleTimeoutMiddleware`: browser sessions end after SESSION_COOKIE_AGE idle.
 - `MessageMiddleware` makes the message storage only for a request that uses it.
 """
 
+import time
+
+from csp.constants import HEADER as CSP_HEADER
+from csp.middleware import CSPMiddleware
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.contrib.messages import middleware as messages_middleware
 from django.contrib.messages.storage import default_storage
 from django.http import JsonResponse
@@ -51,6 +59,50 @@ def _content_length(request) -> int:
 def _is_multipart(request) -> bool:
     content_type = request.META.get("CONTENT_TYPE", "")
     return content_type.split(";", 1)[0].strip().lower() == "multipart/form-data"
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's policy (CONTENT_SECURITY_POLICY, with the response's nonce) on pages;
+    on every other response (the API's JSON, /metrics, files) a fixed policy that lets
+    nothing load or frame it. Nothing in those runs in a browser, and a fixed header costs
+    the API's hot path no policy building."""
+
+    NOT_A_PAGE = "default-src 'none'; frame-ancestors 'none'"
+
+    def process_response(self, request, response):
+        if not response.get("Content-Type", "").startswith("text/html"):
+            if CSP_HEADER not in response:
+                response[CSP_HEADER] = self.NOT_A_PAGE
+            return response
+        return super().process_response(request, response)
+
+
+class SessionIdleTimeoutMiddleware:
+    """A signed-in browser session ends after SESSION_COOKIE_AGE seconds without a request.
+
+    Django pushes a session's expiry out (in the database and the cookie) only when it
+    saves the session, and saving it on every request (SESSION_SAVE_EVERY_REQUEST) would
+    add a write to each of the portal's heartbeats. Here a session in use is marked for
+    saving when its last save is older than QC_IDLE_REFRESH_INTERVAL: the timeout is then
+    exact to within that interval, for one write per interval. Must come after Django's
+    SessionMiddleware, which does the saving on the way out.
+    """
+
+    KEY = "_qc_refreshed_at"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        session = getattr(request, "session", None)
+        # Only a session this request read (a signed-in user's): never load one for this.
+        if session is None or not session.accessed or SESSION_KEY not in session:
+            return response
+        now = int(time.time())
+        if session.modified or now - session.get(self.KEY, 0) >= settings.QC_IDLE_REFRESH_INTERVAL:
+            session[self.KEY] = now
+        return response
 
 
 class MessageMiddleware(messages_middleware.MessageMiddleware):

@@ -1,10 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 
-from personnel import fastpath
 from personnel.api import PersonnelViewSet
+from personnel.auth_views import LogoutView, ObtainTokenView
 from qcproject.api import OptionalSlashRouter
 from tasks.api import TasksViewSet
 from tasks.metrics import metrics
@@ -15,18 +14,11 @@ from .views import healthz
 router = OptionalSlashRouter()
 router.register("personnel", PersonnelViewSet, basename="personnel")
 router.register("tasks", TasksViewSet, basename="tasks")
-api_views = {url.name: url.callback for url in router.urls}
 
 urlpatterns = [
-    # The requests clients make most take a lean path first; it hands everything but the
-    # common case to the API's own view (personnel/fastpath.py). Same paths as the router's.
-    re_path(
-        r"^personnel/(?P<pk>[0-9]+)/heartbeat/?$",
-        fastpath.heartbeat(api_views["personnel-heartbeat"]),
-    ),
-    re_path(r"^personnel/login/?$", fastpath.login(api_views["personnel-login"])),
     path("admin/", admin.site.urls),
-    re_path(r"^auth/token/?$", obtain_auth_token, name="auth-token"),
+    re_path(r"^auth/token/?$", ObtainTokenView.as_view(), name="auth-token"),
+    re_path(r"^auth/logout/?$", LogoutView.as_view(), name="auth-logout"),
     re_path(r"^healthz/?$", healthz, name="healthz"),
     re_path(r"^metrics/?$", metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

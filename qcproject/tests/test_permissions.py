@@ -42,6 +42,30 @@ MATRIX = {
         (401, 403, 403, 200),
     ),
     ("tasks-cancel", "post"): ("/tasks/{task}/cancel", None, (401, 403, 403, 200)),
+    # Logins: supervisors only (reactivating an active login is a conflict).
+    ("personnel-account", "get"): ("/personnel/{person}/account", None, (401, 403, 403, 200)),
+    ("personnel-set-password", "post"): (
+        "/personnel/{person}/set-password",
+        {"password": "another-horse-battery"},
+        (401, 403, 403, 200),
+    ),
+    ("personnel-deactivate", "post"): (
+        "/personnel/{person}/deactivate",
+        None,
+        (401, 403, 403, 200),
+    ),
+    ("personnel-reactivate", "post"): (
+        "/personnel/{person}/reactivate",
+        None,
+        (401, 403, 403, 409),
+    ),
+    ("personnel-tokens", "get"): ("/personnel/{person}/tokens", None, (401, 403, 403, 200)),
+    ("personnel-tokens", "delete"): ("/personnel/{person}/tokens", None, (401, 403, 403, 204)),
+    ("personnel-token", "delete"): (
+        "/personnel/{person}/tokens/999999999",
+        None,
+        (401, 403, 403, 404),
+    ),
 }
 
 
@@ -93,6 +117,8 @@ def test_public_pages_need_no_login(client, path):
 OTHER_ROUTES = {
     # An empty body is bad credentials, whoever asks.
     "^auth/token/?$": ("post", "/auth/token", (400, 400, 400, 400)),
+    # Ends the token presented; a browser session is not one.
+    "^auth/logout/?$": ("post", "/auth/logout", (401, 401, 401, 401)),
     "^healthz/?$": ("get", "/healthz", (200, 200, 200, 200)),
     # Asked from an address outside QC_METRICS_ALLOWED_NETWORKS, without the bearer token.
     "^metrics/?$": ("get", "/metrics", (403, 403, 403, 200)),
@@ -125,15 +151,6 @@ OTHER_ROUTES = {
     "accounts/reset/done/": ("get", "/accounts/reset/done/", (200, 200, 200, 200)),
 }
 
-# Routes in front of the router's own for the same paths: the lean paths of the requests
-# clients make most (personnel/fastpath.py), which hand all but the common case to the
-# router's view. The matrix above covers them through those paths (forced authentication
-# takes the router's view, a token the lean path: both are checked).
-FRONT_ROUTES = {
-    "^personnel/(?P<pk>[0-9]+)/heartbeat/?$": "personnel-heartbeat",
-    "^personnel/login/?$": "personnel-login",
-}
-
 # Route prefixes outside the matrix, and why.
 EXEMPT_PREFIXES = {
     "admin/": "Django's admin: staff only, page by page; see tasks/tests/test_admin.py",
@@ -156,21 +173,16 @@ def test_matrix_covers_every_route_of_the_url_configuration():
     """A new route anywhere (not only in the router) must be added to a matrix."""
     unrouted = {route for route, routed in url_routes() if not routed}
     exempt = {r for r in unrouted if r.startswith(tuple(EXEMPT_PREFIXES))}
-    assert unrouted - exempt - set(FRONT_ROUTES) == set(OTHER_ROUTES)
+    assert unrouted - exempt == set(OTHER_ROUTES)
     assert {route for route, routed in url_routes() if routed}, "the router serves nothing?"
-    # Each front route takes exactly the paths of the router's route it stands in front of.
-    router_patterns = {url.name: str(url.pattern) for url in router.urls}
-    for route, name in FRONT_ROUTES.items():
-        assert route in unrouted and router_patterns[name] == route
 
 
 @pytest.mark.parametrize("role", [*ROLES, "bad token"])
-@pytest.mark.parametrize("endpoint", sorted(set(FRONT_ROUTES.values())))
-def test_front_routes_with_a_token_answer_as_the_matrix_says(
-    client, make_person, supervisor, endpoint, role
-):
-    """The lean paths see only token requests: the same matrix, with real API tokens."""
-    from rest_framework.authtoken.models import Token
+@pytest.mark.parametrize("endpoint", ["personnel-heartbeat", "personnel-login"])
+def test_token_requests_answer_as_the_matrix_says(client, make_person, supervisor, endpoint, role):
+    """The requests clients make most, with real API tokens rather than forced
+    authentication: the same matrix."""
+    from personnel.services import token_issue
 
     me, other = make_person("Me"), make_person("Other")
     person_login(person_id=me.pk)
@@ -181,7 +193,7 @@ def test_front_routes_with_a_token_answer_as_the_matrix_says(
     actor = {"other": other.user, "self": me.user, "supervisor": supervisor}.get(role)
     headers = {}
     if actor is not None:
-        headers["HTTP_AUTHORIZATION"] = f"Token {Token.objects.create(user=actor).key}"
+        headers["HTTP_AUTHORIZATION"] = f"Token {token_issue(user=actor).token}"
     elif role == "bad token":
         headers["HTTP_AUTHORIZATION"] = "Token " + "0" * 40
     response = client.post(path, body, content_type="application/json", **headers)
