@@ -206,9 +206,15 @@ class PersonnelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return _account(services.account_reactivate(actor=request.user, person_id=int(pk)))
 
     @extend_schema(
-        methods=["GET"], responses={200: ApiTokenSerializer(many=True), 404: _ERRORS[404]}
+        methods=["GET"],
+        operation_id="personnel_tokens_list",
+        responses={200: ApiTokenSerializer(many=True), 404: _ERRORS[404]},
     )
-    @extend_schema(methods=["DELETE"], responses={204: None, 404: _ERRORS[404]})
+    @extend_schema(
+        methods=["DELETE"],
+        operation_id="personnel_tokens_revoke_all",
+        responses={204: None, 404: _ERRORS[404]},
+    )
     # Not paginated: a person has a handful of tokens, and the schema must say so.
     @action(detail=True, methods=["get", "delete"], pagination_class=None)
     def tokens(self, request, pk: str):
@@ -220,7 +226,7 @@ class PersonnelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         services.person_tokens_revoke(actor=request.user, person_id=int(pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(responses={204: None, 404: _ERRORS[404]})
+    @extend_schema(operation_id="personnel_token_revoke", responses={204: None, 404: _ERRORS[404]})
     @action(
         detail=True,
         methods=["delete"],

@@ -311,6 +311,8 @@ LOGGING = {
         # Django's own loggers print through the root handler, once.
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
+        # django-axes' banner at every start; its sign-in records stay at INFO.
+        "axes.apps": {"level": "WARNING"},
     },
 }
 
