@@ -35,10 +35,11 @@ print(json.dumps({name: getattr(s, name, None) for name in [
 
 
 def production_env(**extra) -> dict:
+    # Without what the test run sets for itself (browser tests allow async-unsafe calls).
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("SECURE_", "SESSION_", "CSRF_", "PYTEST_"))
+        if not k.startswith(("SECURE_", "SESSION_", "CSRF_", "PYTEST_", "DJANGO_ALLOW_ASYNC"))
     }
     env.update(
         DJANGO_SETTINGS_MODULE="qcproject.settings",
