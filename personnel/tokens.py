@@ -64,14 +64,16 @@ def refresh_interval() -> timedelta:
 
 
 class _Columns:
-    """A model's concrete columns in a SELECT list under an alias, and the way back from a
-    row to an instance with the converters the ORM's compiler would apply (booleans and
-    datetimes differ between MySQL and SQLite)."""
+    """A model's concrete columns (or `only` these) in a SELECT list under an alias, and the
+    way back from a row to an instance with the converters the ORM's compiler would apply
+    (booleans and datetimes differ between MySQL and SQLite); fields left out are deferred,
+    as with `only()`."""
 
-    def __init__(self, db, model, alias: str):
+    def __init__(self, db, model, alias: str, only: tuple[str, ...] | None = None):
         quote = db.ops.quote_name
-        fields = model._meta.concrete_fields
+        fields = [f for f in model._meta.concrete_fields if only is None or f.name in only]
         self.model = model
+        self.field_names = None if only is None else [f.attname for f in fields]
         self.sql = ", ".join(f"{quote(alias)}.{quote(f.column)}" for f in fields)
         self.width = len(fields)
         self.converters = []
@@ -90,7 +92,7 @@ class _Columns:
         for i, col, chain in self.converters:
             for convert in chain:
                 values[i] = convert(values[i], col, db)
-        return self.model.from_db(db.alias, None, values)
+        return self.model.from_db(db.alias, self.field_names, values)
 
 
 class _Statement:
@@ -100,7 +102,10 @@ class _Statement:
     def __init__(self, db):
         User = get_user_model()
         quote = db.ops.quote_name
-        self.token = _Columns(db, ApiToken, "t")
+        # What authenticating reads of a token, and what `request.auth` offers (sign-out).
+        self.token = _Columns(
+            db, ApiToken, "t", only=("id", "user", "prefix", "password_stamp", "expires_at")
+        )
         self.user = _Columns(db, User, "u")
         self.person = _Columns(db, Person, "p")
 
@@ -149,15 +154,30 @@ def _statement(db) -> _Statement:
     return statement
 
 
+def _cursor(db):
+    """A cursor of `db`, kept for this statement while the connection lasts: Django makes a
+    new one per `connection.cursor()`, a measurable share of what authenticating costs
+    (bench/token_auth.py). A new connection, or query logging turned on (DEBUG, the test
+    suite's query counts), gets a new cursor; the health check and (re)connection that
+    `cursor()` would do are done here too."""
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    key = (db.connection, db.queries_logged)
+    kept = db.__dict__.get("_qc_token_cursor")
+    if kept is None or kept[0] != key:
+        kept = db._qc_token_cursor = (key, db.cursor())
+    return kept[1]
+
+
 def token_authenticate(token: str):
     """The (user, ApiToken) of a working token, the user's QC person loaded with them (one
     statement); raises AuthenticationFailed (401) for a token that does not work, saying
     why. Pushes the expiry out when the last push is older than the refresh interval."""
     db = connections[DEFAULT_DB_ALIAS]
     statement = _statement(db)
-    with db.cursor() as cursor:
-        cursor.execute(statement.select, [token_digest(token)])
-        row = cursor.fetchone()
+    cursor = _cursor(db)
+    cursor.execute(statement.select, [token_digest(token)])
+    row = cursor.fetchone()
     if row is None:
         raise exceptions.AuthenticationFailed("Invalid token.")
     api_token, user = statement.instances(db, row)
@@ -178,8 +198,7 @@ def token_authenticate(token: str):
 
 def _refresh(db, statement, api_token: ApiToken, now, expires) -> None:
     adapt = db.ops.adapt_datetimefield_value
-    with db.cursor() as cursor:
-        cursor.execute(
-            statement.refresh, [adapt(expires), adapt(now), api_token.pk, adapt(expires)]
-        )
-    api_token.expires_at, api_token.last_used_at = expires, now
+    _cursor(db).execute(
+        statement.refresh, [adapt(expires), adapt(now), api_token.pk, adapt(expires)]
+    )
+    api_token.expires_at = expires
