@@ -457,3 +457,10 @@ def _lock_account(actor, person_id: int) -> Person:
             code="staff_login",
         )
     return person
+
+
+def tokens_delete_expired() -> int:
+    """Delete every expired API token (they authenticate nothing; `manage.py
+    clear_expired_tokens`, run daily). Returns how many went."""
+    deleted, _ = ApiToken.objects.filter(expires_at__lte=timezone.now()).delete()
+    return deleted

@@ -385,3 +385,21 @@ def test_seed_demo_prints_tokens_that_work_every_time(api, settings):
         (line,) = [ln for ln in out.getvalue().splitlines() if ln.strip().startswith("alice ")]
         token = re.split(r"\s+", line.strip())[-1]
         assert works(api, token, alice) == 200
+
+
+def test_clear_expired_tokens_deletes_the_expired_only(alice, bob):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from personnel.models import ApiToken
+    from personnel.services import token_issue
+
+    expired, live = token_issue(user=alice.user), token_issue(user=bob.user)
+    ApiToken.objects.filter(pk=expired.api_token.pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    out = StringIO()
+    call_command("clear_expired_tokens", stdout=out)
+    assert "1 expired API token(s) deleted." in out.getvalue()
+    assert list(ApiToken.objects.values_list("pk", flat=True)) == [live.api_token.pk]
