@@ -1,6 +1,7 @@
 from axes.admin import AccessAttemptAdmin as AxesAccessAttemptAdmin
 from axes.models import AccessAttempt
 from django import forms
+from django.apps import apps as django_apps
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -319,12 +320,11 @@ class AccessAttemptAdmin(AxesAccessAttemptAdmin):
 
 # The old token table (DRF's authtoken): nothing authenticates against it any more, and its
 # admin would let a superuser make keys in the clear that work nowhere.
-try:
+if django_apps.is_installed("rest_framework.authtoken"):
     from rest_framework.authtoken.models import TokenProxy
 
-    admin.site.unregister(TokenProxy)
-except (ImportError, admin.sites.NotRegistered):
-    pass
+    if admin.site.is_registered(TokenProxy):
+        admin.site.unregister(TokenProxy)
 
 
 # Django's user list (superusers): a login deactivated there loses its API tokens too.
