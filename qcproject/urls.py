@@ -3,12 +3,13 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from personnel.api import PersonnelViewSet
+from personnel.auth_views import LogoutView, ObtainTokenView
 from qcproject.api import OptionalSlashRouter
 from tasks.api import TasksViewSet
 from tasks.metrics import metrics
 from tasks.queue_size import QueueSizeView
 
-from .views import healthz, obtain_auth_token
+from .views import healthz
 
 admin.site.site_header = "qc-assign"
 admin.site.site_title = "qc-assign"
@@ -23,7 +24,8 @@ urlpatterns = [
     # person), and Django tries the patterns in order. No other pattern overlaps its paths.
     path("", include(router.urls)),
     path("admin/", admin.site.urls),
-    re_path(r"^auth/token/?$", obtain_auth_token, name="auth-token"),
+    re_path(r"^auth/token/?$", ObtainTokenView.as_view(), name="auth-token"),
+    re_path(r"^auth/logout/?$", LogoutView.as_view(), name="auth-logout"),
     re_path(r"^healthz/?$", healthz, name="healthz"),
     re_path(r"^metrics/?$", metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
