@@ -49,7 +49,7 @@ def sign_in(page, username):
     page.goto("/accounts/login/")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    page.get_by_role("button", name="Sign in").click()
 
 
 def test_the_portal_works_under_the_policy(page, alice):
