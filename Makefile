@@ -27,7 +27,7 @@ RUN_ENV = DEBUG=1 DATABASE_URL='$(RUN_DATABASE_URL)' PYTHONUNBUFFERED=1
 # is `test_` + the name in the URL, created by the test run.
 TEST_DATABASE_URL ?= mysql://root:@127.0.0.1:3306/qc
 PYTEST_ARGS ?=
-SQLITE_TESTS = personnel/tests/test_authentication.py tasks/tests/test_sql.py personnel/tests/test_services.py \
+SQLITE_TESTS = personnel/tests/test_tokens.py tasks/tests/test_sql.py personnel/tests/test_services.py \
 	tasks/tests/test_services.py
 
 # The translations: each .po compiled to the .mo beside it (msgfmt, as Django's

@@ -233,11 +233,16 @@ class AuditAction(models.TextChoices):
     REASSIGN = "REASSIGN", _("Reassigned a task")
     CANCEL = "CANCEL", _("Cancelled a task")
     IMPORT = "IMPORT", _("Imported tasks")
+    SET_PASSWORD = "SET_PASSWORD", _("Set a person's password")
+    DEACTIVATE = "DEACTIVATE", _("Deactivated a login")
+    REACTIVATE = "REACTIVATE", _("Reactivated a login")
+    REVOKE_TOKENS = "REVOKE_TOKENS", _("Revoked API tokens")
+    UNLOCK = "UNLOCK", _("Unlocked a sign-in locked by failures")
 
 
 class AuditEvent(models.Model):
-    """A supervisor's intervention: who did what to whom, when. Written in the same
-    transaction as the change it records."""
+    """A supervisor's intervention, on work or on a login: who did what to whom, when.
+    Written in the same transaction as the change it records."""
 
     at = models.DateTimeField(_("when"), db_default=Now())
     actor = models.ForeignKey(

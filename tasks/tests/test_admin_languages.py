@@ -194,3 +194,46 @@ def test_english_stays_the_default_for_the_workspace(client, supervisor, alice):
     r = client.post(f"/admin/personnel/person/{alice.pk}/sign-out/", follow=True)
     (message,) = told(r)
     assert message.startswith("Alice is signed out; task ")
+
+
+def test_login_panel_and_its_messages_in_german(german, alice):
+    page = german.get(f"/admin/personnel/person/{alice.pk}/change/").content.decode()
+    for text in ("Benutzerkonto", "Letzte Anmeldung:", "Passwort setzen …", "Alle API-Tokens"):
+        assert text in page
+    r = german.post(f"/admin/personnel/person/{alice.pk}/deactivate/", follow=True)
+    assert told(r) == [
+        "Das Benutzerkonto von Alice ist deaktiviert; Arbeitssitzung und API-Tokens dieser "
+        "Person sind beendet."
+    ]
+    r = german.post(f"/admin/personnel/person/{alice.pk}/reactivate/", follow=True)
+    assert told(r) == ["Das Benutzerkonto von Alice ist wieder aktiv."]
+    r = german.post(f"/admin/personnel/person/{alice.pk}/revoke-tokens/", follow=True)
+    assert told(r) == ["Alice: 0 API-Tokens widerrufen."]
+    form = german.get(f"/admin/personnel/person/{alice.pk}/password/").content.decode()
+    assert "Passwort von Alice setzen" in form and "Das neue Passwort gilt sofort." in form
+
+
+def test_a_locked_sign_in_is_explained_in_the_browsers_language(client, alice, settings):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post(
+            "/accounts/login/",
+            {"username": alice.user.username, "password": "guess"},
+            HTTP_ACCEPT_LANGUAGE="es",
+        )
+    r = client.post(
+        "/accounts/login/",
+        {"username": alice.user.username, "password": "guess"},
+        HTTP_ACCEPT_LANGUAGE="es",
+    )
+    assert r.status_code == 429
+    html = r.content.decode()
+    assert "Inicio de sesión bloqueado" in html
+    assert re.search(r"Vuelva a intentarlo dentro de \d+ minutos? o pida a un supervisor", html)
+    # Programs get the API's English message, whatever language they name.
+    r = client.post(
+        "/accounts/login/",
+        {"username": alice.user.username, "password": "guess"},
+        HTTP_ACCEPT="application/json",
+        HTTP_ACCEPT_LANGUAGE="es",
+    )
+    assert r.json()["detail"].startswith("Too many failed sign-ins")
