@@ -22,6 +22,12 @@ env = environ.Env(
     QC_METRICS_TOKEN=(str, ""),
     QC_METRICS_ALLOWED_NETWORKS=(list, []),
     QC_DB_LOCK_WAIT_TIMEOUT=(int, 5),
+    QC_WEBHOOK_RETRY_HOURS=(float, 24.0),
+    QC_WEBHOOK_ALLOWED_HOSTS=(list, []),
+    QC_WEBHOOK_TIMEOUT=(float, 10.0),
+    QC_WEBHOOK_CONCURRENCY=(int, 32),
+    QC_WEBHOOK_INTERVAL=(float, 0.5),
+    QC_EVENT_RETENTION_DAYS=(int, 30),
     LOG_LEVEL=(str, "INFO"),
 )
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
@@ -47,6 +53,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "personnel",
     "tasks",
+    "events",
 ]
 
 MIDDLEWARE = [
@@ -208,6 +215,20 @@ QC_MAX_IMPORT_ROWS = env("QC_MAX_IMPORT_ROWS")
 # on the same host every client looks like 127.0.0.1), or a signed-in supervisor.
 QC_METRICS_TOKEN = env("QC_METRICS_TOKEN")
 QC_METRICS_ALLOWED_NETWORKS = env("QC_METRICS_ALLOWED_NETWORKS")
+
+# Events and webhooks (the `events` app). A delivery is retried with backoff for up to
+# QC_WEBHOOK_RETRY_HOURS from its first attempt, then marked failed. Webhook URLs must be
+# https://, except to the hosts in QC_WEBHOOK_ALLOWED_HOSTS (plain http allowed there: a
+# receiver on the same host or network). Each request may take QC_WEBHOOK_TIMEOUT seconds;
+# a worker keeps up to QC_WEBHOOK_CONCURRENCY requests in flight per endpoint and looks for
+# new events every QC_WEBHOOK_INTERVAL seconds when idle. Events older than
+# QC_EVENT_RETENTION_DAYS whose deliveries are over are pruned (`manage.py prune_events`).
+QC_WEBHOOK_RETRY_HOURS = env("QC_WEBHOOK_RETRY_HOURS")
+QC_WEBHOOK_ALLOWED_HOSTS = [h.strip().lower() for h in env("QC_WEBHOOK_ALLOWED_HOSTS") if h.strip()]
+QC_WEBHOOK_TIMEOUT = env("QC_WEBHOOK_TIMEOUT")
+QC_WEBHOOK_CONCURRENCY = env("QC_WEBHOOK_CONCURRENCY")
+QC_WEBHOOK_INTERVAL = env("QC_WEBHOOK_INTERVAL")
+QC_EVENT_RETENTION_DAYS = env("QC_EVENT_RETENTION_DAYS")
 
 LOGGING = {
     "version": 1,

@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 
+from events.api import EventsViewSet
 from personnel.api import PersonnelViewSet
 from qcproject.api import OptionalSlashRouter
 from tasks.api import TasksViewSet
@@ -14,6 +15,7 @@ from .views import healthz
 router = OptionalSlashRouter()
 router.register("personnel", PersonnelViewSet, basename="personnel")
 router.register("tasks", TasksViewSet, basename="tasks")
+router.register("events", EventsViewSet, basename="events")
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -4,6 +4,8 @@ Used by the data migration that creates the group, and by tests and `seed_demo` 
 sure it exists. Works with real or historical (migration) models.
 """
 
+from events.roles import SUPERVISOR_PERMISSIONS as EVENTS_SUPERVISOR_PERMISSIONS
+
 SUPERVISORS_GROUP = "Supervisors"
 
 # (app label, codename)
@@ -22,16 +24,29 @@ SUPERVISOR_PERMISSIONS = [
     ("personnel", "view_person"),
     ("personnel", "add_person"),
     ("personnel", "change_person"),
+    # Events and webhooks: read events, manage endpoints, see and resend deliveries.
+    *EVENTS_SUPERVISOR_PERMISSIONS,
 ]
 
 
 def ensure_supervisors_group(group_model, permission_model):
     """Create or correct the Supervisors group; return it."""
     group, _ = group_model.objects.get_or_create(name=SUPERVISORS_GROUP)
-    permissions = [
-        permission_model.objects.get(content_type__app_label=app, codename=codename)
-        for app, codename in SUPERVISOR_PERMISSIONS
-    ]
+    permissions = []
+    for app, codename in SUPERVISOR_PERMISSIONS:
+        found = permission_model.objects.filter(
+            content_type__app_label=app, codename=codename
+        ).first()
+        if (
+            found is None
+            and not permission_model.objects.filter(content_type__app_label=app).exists()
+        ):
+            # An app migrated after this group's migration (events) adds its permissions
+            # to the group in its own migration.
+            continue
+        if found is None:
+            raise LookupError(f"no permission {app}.{codename}")
+        permissions.append(found)
     group.permissions.set(permissions)
     return group
 
