@@ -70,6 +70,12 @@ class EventAdmin(admin.ModelAdmin):
 
 
 class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(
+        label="URL",
+        max_length=2000,
+        assume_scheme="https",
+        help_text="https:// only, or http:// to a host in QC_WEBHOOK_ALLOWED_HOSTS.",
+    )
     event_types = forms.MultipleChoiceField(
         choices=EventType.choices,
         widget=forms.CheckboxSelectMultiple,
@@ -81,7 +87,6 @@ class WebhookEndpointForm(forms.ModelForm):
         model = WebhookEndpoint
         fields = ("url", "description", "event_types", "is_active")
         help_texts = {
-            "url": "https:// only, or http:// to a host in QC_WEBHOOK_ALLOWED_HOSTS.",
             "is_active": "Inactive: no deliveries are made; when made active again, the "
             "events it missed meanwhile are delivered.",
         }

@@ -11,16 +11,18 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from . import services
-from .sender import Sender
+from .sender import LEASE_MARGIN, Sender
 
 # Deliveries claimed at once.
 BATCH = 500
 
 
 def lease_seconds() -> float:
-    """How long a claim lasts: long enough for a batch at the endpoints' pace, short enough
-    that the deliveries of a worker that died go out again soon."""
-    return max(60.0, 3 * settings.QC_WEBHOOK_TIMEOUT)
+    """How long a claim lasts: long enough for requests to an endpoint that is slow to
+    answer (a request is started only while it can end within the lease; the rest of the
+    batch goes back, due at once), short enough that the deliveries of a worker that died
+    go out again soon."""
+    return 3 * settings.QC_WEBHOOK_TIMEOUT + 2 * LEASE_MARGIN
 
 
 @dataclass

@@ -42,6 +42,8 @@ MATRIX = {
         (401, 403, 403, 200),
     ),
     ("tasks-cancel", "post"): ("/tasks/{task}/cancel", None, (401, 403, 403, 200)),
+    # Events: supervisors (and integration accounts, events/tests/test_api.py).
+    ("events-list", "get"): ("/events", None, (401, 403, 403, 200)),
 }
 
 
