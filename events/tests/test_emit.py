@@ -39,7 +39,11 @@ def test_import_records_the_external_id(supervisor):
     )
     event = last(EventType.TASK_CREATED)
     assert event.task_id == result.created[0]
-    assert event_data(event) == {"task_id": result.created[0], "external_id": "LOT-7", "person_id": None}
+    assert event_data(event) == {
+        "task_id": result.created[0],
+        "external_id": "LOT-7",
+        "person_id": None,
+    }
 
 
 def test_sign_in_records_signed_in_then_assigned_with_the_path(alice):

@@ -48,7 +48,9 @@ def test_numbers_go_on_above_the_last_after_the_sequence_row_is_lost():
     EventSequence.objects.all().delete()
     task_create(descriptions=["c"])
     assert services.events_sequence() == 1
-    assert Event.objects.get(seq__isnull=False, pk=Event.objects.order_by("-id")[0].pk).seq > highest
+    assert (
+        Event.objects.get(seq__isnull=False, pk=Event.objects.order_by("-id")[0].pk).seq > highest
+    )
 
 
 def test_sequencing_stops_at_the_limit_and_goes_on_later():
