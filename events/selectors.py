@@ -16,6 +16,7 @@ def _timestamp(value) -> str:
 def event_data(event: Event) -> dict:
     """The body of an event: the task's id and `external_id` and the person's id (a person
     event: the person's id only), and what else the event carries."""
+    body: dict[str, object]
     if event.type.startswith("person."):
         body = {"person_id": event.person_id}
     else:

@@ -21,6 +21,7 @@ import random
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import cast
 
 from django.conf import settings
 from django.db import transaction
@@ -283,7 +284,7 @@ def _fan_out(endpoint_id: int, upto: int) -> int:
                 Delivery(
                     endpoint_id=endpoint.pk,
                     event_id=event_id,
-                    seq=seq,
+                    seq=cast(int, seq),  # sequenced: the range above
                     order_key=task_id
                     if task_id is not None
                     else (-person_id if person_id else None),
@@ -487,7 +488,7 @@ def deliveries_record(*, lease: str, answers: list[Answer]) -> Recorded:
                 released.append(d.pk)
                 continue
             h = health.setdefault(answer.endpoint_id, {"ok": 0, "error": "", "final": 0})
-            if answer.ok:
+            if answer.ok and answer.status is not None:
                 delivered.setdefault(answer.status, []).append(d.pk)
                 h["ok"] += 1
                 continue
@@ -630,7 +631,7 @@ def events_prune(*, days: int | None = None) -> int:
             Delivery.objects.filter(event_id__in=ids).delete()
             Event.objects.filter(pk__in=ids).delete()
             deleted += len(ids)
-            after = old[-1][1]
+            after = old[-1][1] or after
             if len(old) < len(rows) or len(rows) < PRUNE_BATCH:
                 break
     return deleted

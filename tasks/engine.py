@@ -64,7 +64,7 @@ def tasks_pick(*, limit: int, exclude: tuple[int, ...] = ()) -> list[tuple]:
 
 
 # How an assignment's source is named in its event, `task.assigned` (docs/events.md).
-EVENT_PATHS = {
+EVENT_PATHS: dict[str, str] = {
     AssignmentSource.LOGIN: "sign_in",
     AssignmentSource.COMPLETE: "complete",
     AssignmentSource.ASSIGNER: "assigner",

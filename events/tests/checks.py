@@ -14,7 +14,7 @@ from tasks.models import Assignment, EndReason, Task, TaskStatus
 
 def expected_story() -> dict[int, list[tuple]]:
     story: dict[int, list[tuple]] = {}
-    for task_id, status in Task.objects.values_list("id", "status"):
+    for task_id in Task.objects.values_list("id", flat=True):
         story[task_id] = [(EventType.TASK_CREATED, None)]
     ended = defaultdict(list)
     for a in Assignment.objects.order_by("id").values("task_id", "person_id", "end_reason"):

@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from events import services
 from events.models import Event, EventType
 from events.selectors import event_data
+from qcproject.exceptions import DomainError
 from tasks import assigner, interventions
 from tasks.models import Task
 from tasks.services import ImportRow, task_complete, task_create, task_import
@@ -112,7 +113,7 @@ def test_a_refused_complete_records_nothing(alice, bob):
     person_login(person_id=alice.pk)
     person_login(person_id=bob.pk)
     before = Event.objects.count()
-    with pytest.raises(Exception):
+    with pytest.raises(DomainError):
         task_complete(task_id=task.pk, person_id=bob.pk)
     assert Event.objects.count() == before
 
