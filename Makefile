@@ -30,8 +30,8 @@ SQLITE_TESTS = personnel/tests/test_authentication.py tasks/tests/test_sql.py pe
 .PHONY: help venv run test lint clean
 
 help:
-	@echo 'make run     start the web server and the assigner (SQLite, demo data),'
-	@echo '             on http://$(WEB_HOST):$(WEB_PORT)/; Ctrl-C stops both'
+	@echo 'make run     start the web server, the assigner and the webhook worker (SQLite,'
+	@echo '             demo data), on http://$(WEB_HOST):$(WEB_PORT)/; Ctrl-C stops them'
 	@echo 'make test    run the tests against MariaDB ($(TEST_DATABASE_URL));'
 	@echo '             pass pytest options with PYTEST_ARGS="-x -k complete"'
 	@echo 'make lint    ruff, the layering contract (import-linter), mypy on the services'
@@ -51,6 +51,7 @@ run: $(INSTALLED)
 	@echo
 	@echo 'API docs: http://$(WEB_HOST):$(WEB_PORT)/api/docs/'
 	@echo 'Admin:    http://$(WEB_HOST):$(WEB_PORT)/admin/'
+	@echo 'Events:   http://$(WEB_HOST):$(WEB_PORT)/events (signed in as the supervisor)'
 	@echo
 # settings.py reads .env itself (the environment wins); honcho's own .env loading would
 # let .env override RUN_ENV, so it gets none.

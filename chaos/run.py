@@ -35,6 +35,7 @@ from chaos.clients import (
     wait_http,
 )
 from chaos.infra import ROOT, Child, MariaDB, free_port, make_workdir, python_argv
+from chaos.webhooks import WebhookChaos
 
 logger = logging.getLogger("chaos")
 
@@ -70,6 +71,7 @@ class Scenario:
     external_kill_every: float = 0.0  # seconds; kill -9 of a random assigner from outside
     worker_kill_every: float = 0.0  # seconds; kill -9 of a random gunicorn worker
     adversaries: int = 0  # 0: the profile's default
+    webhooks: bool = False  # delivery workers killed, the receiver failing (chaos/webhooks.py)
 
 
 def fixed(point: str, action: str = "kill", probability: float = 0.1):
@@ -159,6 +161,13 @@ FULL = Profile(
             external_kill_every=7,
             worker_kill_every=9,
         ),
+        Scenario(
+            "webhooks: kill -9 of delivery workers, receiver outages",
+            None,
+            ("webhooks", "db"),
+            db_restarts=((0.5, signal.SIGTERM),),
+            webhooks=True,
+        ),
     ],
 )
 
@@ -208,6 +217,7 @@ class Outcome:
     statuses: dict = field(default_factory=dict)
     missing_faults: list = field(default_factory=list)
     latency: dict = field(default_factory=dict)
+    events: dict = field(default_factory=dict)  # webhook deliveries (chaos/webhooks.py)
 
     @property
     def ok(self) -> bool:
@@ -227,6 +237,7 @@ class Harness:
         self.web_port = free_port()
         self.assigners: list[dict] = []
         self.http = Http(self.web_port)
+        self.webhooks: WebhookChaos | None = None
         self.local = threading.local()
         self.started = time.monotonic()
 
@@ -314,6 +325,8 @@ class Harness:
         self.drainers = everyone[self.p.people + most_adversaries :]
 
     def teardown(self) -> None:
+        if self.webhooks is not None:
+            self.webhooks.stop()
         for slot in self.assigners:
             slot["child"].stop(5)
         if self.web is not None:
@@ -360,6 +373,9 @@ class Harness:
 
     def reset_tables(self) -> None:
         for sql in (
+            "DELETE FROM qc_webhook_deliveries",
+            "DELETE FROM qc_webhook_endpoints",
+            "DELETE FROM qc_events",
             "DELETE FROM qc_audit_events",
             "DELETE FROM qc_assignments",
             "DELETE FROM qc_tasks",
@@ -447,6 +463,7 @@ class Harness:
         self.assigners = [{"restarts": 0} for _ in range(p.assigners)]
         for slot in range(p.assigners):
             self.start_assigner(slot, sc, armed=True)
+        self.webhooks = WebhookChaos(self, out).start() if sc.webhooks else None
         live_violations: set[str] = set()
 
         def monitor():
@@ -530,6 +547,8 @@ class Harness:
             self.check_deadline()
             self.supervise_assigners(sc, out, hold)
             now = time.monotonic()
+            if self.webhooks is not None:
+                self.webhooks.tick(now)
             if insist_at and now >= insist_at:
                 insist_at = None
                 self.insist(sc, out)
@@ -645,6 +664,9 @@ class Harness:
         )
         watcher.join(10)
         out.violations += sorted(live_violations) + sorted(idle)
+        if self.webhooks is not None:
+            self.webhooks.finish()
+            self.webhooks = None
 
         # The tables, against each other and against what the clients were told.
         out.violations += self.with_conn(checks.final_checks)
@@ -710,6 +732,8 @@ class Harness:
             elif kind == "db":
                 if out.faults.get("db restart", 0) < len(sc.db_restarts):
                     missing.append("db restart")
+            elif kind == "webhooks":
+                missing += WebhookChaos.missing(out)
             elif kind == "races":
                 done = {k for k, v in out.races.items() if v.get("ok")}
                 missing += [f"race {k}" for k in RACE_KINDS if k not in done]
@@ -850,6 +874,8 @@ def details(outcomes: list[Outcome]) -> str:
             for k, d in sorted(o.races.items())
         )
         lines.append(f"{o.name}: races {races or '-'}")
+        if o.events:
+            lines.append("    webhooks: " + ", ".join(f"{k} {v}" for k, v in o.events.items()))
         for label, counts in o.statuses.items():
             lat = o.latency.get(label, {})
             lines.append(

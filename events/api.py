@@ -1,8 +1,9 @@
 from urllib.parse import urlencode
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import permissions, viewsets
+from rest_framework import permissions
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from qcproject.api import is_supervisor
 
@@ -29,12 +30,11 @@ class CanReadEvents(permissions.BasePermission):
         return is_supervisor(user) or user.has_perm("events.read_events")
 
 
-class EventsViewSet(viewsets.GenericViewSet):
-    """The events: every change of tasks and work sessions (docs/events.md)."""
+class EventsView(APIView):
+    """The events: every change of tasks and work sessions (docs/events.md). A page is an
+    object with a cursor, not a list (so not a router's list action)."""
 
     permission_classes = [CanReadEvents]
-    pagination_class = None
-    serializer_class = EventPageSerializer
 
     @extend_schema(
         description=_DESCRIPTION,
@@ -50,7 +50,7 @@ class EventsViewSet(viewsets.GenericViewSet):
             400: OpenApiResponse(description="A bad parameter"),
         },
     )
-    def list(self, request):
+    def get(self, request):
         """Events after an id, oldest first (supervisors, integration accounts)."""
         query = EventsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)

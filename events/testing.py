@@ -24,6 +24,7 @@ class Received:
     payload: dict
     headers: dict
     at: float  # time.monotonic()
+    wall: float = 0.0  # time.time(), to compare with an event's timestamp
 
 
 @dataclass
@@ -85,7 +86,13 @@ class Receiver:
         if 200 <= status < 300:
             with self.lock:
                 self.received.append(
-                    Received(webhook_id, payload, dict(request.headers), time.monotonic())
+                    Received(
+                        webhook_id,
+                        payload,
+                        dict(request.headers),
+                        time.monotonic(),
+                        time.time(),
+                    )
                 )
         else:
             with self.lock:
@@ -101,7 +108,7 @@ class Receiver:
     async def _list(self, request: web.Request) -> web.Response:
         with self.lock:
             rows = [
-                {"webhook_id": r.webhook_id, "payload": r.payload, "at": r.at}
+                {"webhook_id": r.webhook_id, "payload": r.payload, "at": r.at, "wall": r.wall}
                 for r in self.received
             ]
             figures = {

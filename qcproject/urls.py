@@ -3,7 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 
-from events.api import EventsViewSet
+from events.api import EventsView
 from personnel.api import PersonnelViewSet
 from qcproject.api import OptionalSlashRouter
 from tasks.api import TasksViewSet
@@ -15,7 +15,6 @@ from .views import healthz
 router = OptionalSlashRouter()
 router.register("personnel", PersonnelViewSet, basename="personnel")
 router.register("tasks", TasksViewSet, basename="tasks")
-router.register("events", EventsViewSet, basename="events")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -27,6 +26,7 @@ urlpatterns = [
     path("api-auth/", include("rest_framework.urls")),
     # Not a router action: the permission matrix covers the router; this has its own tests.
     re_path(r"^tasks/queue/size/?$", QueueSizeView.as_view(), name="tasks-queue-size"),
+    re_path(r"^events/?$", EventsView.as_view(), name="events"),
     # The QC portal (`/`, `/portal/`); its sign-out ends the work session, then Django's.
     path("", include("personnel.portal")),
     path("accounts/", include("django.contrib.auth.urls")),
