@@ -49,10 +49,8 @@ class Event(models.Model):
         db_table = "qc_events"
         ordering = ["seq", "id"]
         permissions = [("read_events", "Can read events (GET /events)")]
-        indexes = [
-            # A task's history of events (admin search, the tests' checks).
-            models.Index(fields=["task_id"], name="qc_events_task"),
-        ]
+        # No index but the two: every change inserts here, and an index on the task costs a
+        # batch a third more (docs/benchmarks.md); the admin's search by task scans.
 
     def __str__(self):
         return f"{self.seq or '(unsequenced)'} {self.type}"

@@ -13,35 +13,47 @@ def _timestamp(value) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def event_data(event: Event) -> dict:
-    """The body of an event: the task's id and `external_id` and the person's id (a person
-    event: the person's id only), and what else the event carries."""
+def _data(type_, task_id, person_id, external_id, data) -> dict:
     body: dict[str, object]
-    if event.type.startswith("person."):
-        body = {"person_id": event.person_id}
+    if type_.startswith("person."):
+        body = {"person_id": person_id}
     else:
-        body = {
-            "task_id": event.task_id,
-            "external_id": event.external_id,
-            "person_id": event.person_id,
-        }
-    body.update(event.data or {})
+        body = {"task_id": task_id, "external_id": external_id, "person_id": person_id}
+    body.update(data or {})
     return body
 
 
-def event_payload(event: Event) -> dict:
+def event_data(event: Event) -> dict:
+    """The body of an event: the task's id and `external_id` and the person's id (a person
+    event: the person's id only), and what else the event carries."""
+    return _data(event.type, event.task_id, event.person_id, event.external_id, event.data)
+
+
+def payload(seq, type_, occurred_at, task_id, person_id, external_id, data) -> dict:
     """An event as published (the Standard Webhooks payload: type, timestamp, data; with
-    its id, the sequence number)."""
+    its id, the sequence number), from its columns."""
     return {
-        "id": event.seq,
-        "type": event.type,
-        "timestamp": _timestamp(event.occurred_at),
-        "data": event_data(event),
+        "id": seq,
+        "type": type_,
+        "timestamp": _timestamp(occurred_at),
+        "data": _data(type_, task_id, person_id, external_id, data),
     }
 
 
-def event_payload_json(event: Event) -> str:
-    return json.dumps(event_payload(event), separators=(",", ":"))
+def event_payload(event: Event) -> dict:
+    return payload(
+        event.seq,
+        event.type,
+        event.occurred_at,
+        event.task_id,
+        event.person_id,
+        event.external_id,
+        event.data,
+    )
+
+
+def payload_json(*columns) -> str:
+    return json.dumps(payload(*columns), separators=(",", ":"))
 
 
 def events_after(*, after: int, types: list[str] | None, limit: int) -> list[Event]:

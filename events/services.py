@@ -21,7 +21,6 @@ import random
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import cast
 
 from django.conf import settings
 from django.db import transaction
@@ -71,28 +70,24 @@ def event_emit(
     that is what keeps each task's events, and each person's, in the order they happened.
     """
     _check(type)
-    sql.events_insert([(type, task_id, person_id, external_id, _data_json(data))])
+    sql.events_insert(type, [(task_id, person_id, external_id)], _data_json(data))
 
 
 def events_emit_for_tasks(type: str, rows, *, data: dict | None = None) -> None:
     """Record the same event for many tasks, in one INSERT: `rows` are (task id, person id
     or None, external id or None), all locked by the caller; `data` is shared by all."""
     _check(type)
-    body = _data_json(data)
-    values = [
-        (type, task_id, person_id, external_id, body) for task_id, person_id, external_id in rows
-    ]
-    if values:
-        sql.events_insert(values)
+    if rows:
+        sql.events_insert(type, rows, _data_json(data))
 
 
 def events_emit_for_people(type: str, person_ids, *, data: dict | None = None) -> None:
     """Record the same event for many people (rows the caller has locked), in one INSERT."""
     _check(type)
-    body = _data_json(data)
-    values = [(type, None, person_id, None, body) for person_id in person_ids]
-    if values:
-        sql.events_insert(values)
+    if person_ids:
+        sql.events_insert(
+            type, [(None, person_id, None) for person_id in person_ids], _data_json(data)
+        )
 
 
 # --- the sequencer -------------------------------------------------------------------------------
@@ -259,11 +254,12 @@ def endpoint_secret_rotate(*, endpoint_id: int) -> str:
 
 # --- fan-out: deliveries for each active endpoint ------------------------------------------------
 
-FAN_OUT_BATCH = 2000
+FAN_OUT_BATCH = 5000
 
 
 @retry_transaction
-def _fan_out(endpoint_id: int, upto: int) -> int:
+def _fan_out(endpoint_id: int, upto: int) -> tuple[int, bool]:
+    """Up to FAN_OUT_BATCH deliveries to one endpoint; (how many, whether it is done)."""
     with transaction.atomic():
         # One worker fans out to an endpoint at a time; another is passed over.
         endpoint = (
@@ -272,30 +268,17 @@ def _fan_out(endpoint_id: int, upto: int) -> int:
             .first()
         )
         if endpoint is None or endpoint.cursor >= upto:
-            return 0
-        events = Event.objects.filter(seq__gt=endpoint.cursor, seq__lte=upto)
-        if endpoint.event_types:
-            events = events.filter(type__in=endpoint.event_types)
-        found = list(
-            events.order_by("seq").values_list("id", "seq", "task_id", "person_id")[:FAN_OUT_BATCH]
+            return 0, True
+        # One INSERT … SELECT (events/sql.py): no row passes through Python.
+        made, last = sql.deliveries_make(
+            endpoint_id=endpoint.pk,
+            after=endpoint.cursor,
+            upto=upto,
+            types=endpoint.event_types,
+            limit=FAN_OUT_BATCH,
         )
-        Delivery.objects.bulk_create(
-            [
-                Delivery(
-                    endpoint_id=endpoint.pk,
-                    event_id=event_id,
-                    seq=cast(int, seq),  # sequenced: the range above
-                    order_key=task_id
-                    if task_id is not None
-                    else (-person_id if person_id else None),
-                )
-                for event_id, seq, task_id, person_id in found
-            ],
-            batch_size=1000,
-        )
-        cursor = found[-1][1] if len(found) == FAN_OUT_BATCH else upto
-        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(cursor=cursor)
-        return len(found)
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(cursor=last)
+        return made, last >= upto
 
 
 def deliveries_fan_out() -> int:
@@ -305,11 +288,10 @@ def deliveries_fan_out() -> int:
     made = 0
     endpoints = WebhookEndpoint.objects.filter(is_active=True, cursor__lt=upto)
     for endpoint_id in endpoints.values_list("id", flat=True):
-        while True:
-            n = _fan_out(endpoint_id, upto)
+        done = False
+        while not done:
+            n, done = _fan_out(endpoint_id, upto)
             made += n
-            if n < FAN_OUT_BATCH:
-                break
     return made
 
 
@@ -355,11 +337,17 @@ def deliveries_claim(*, limit: int, lease_seconds: float) -> Claim:
     The look for candidates is a plain read; the lock (SKIP LOCKED) re-checks each is still
     due, so two workers never claim the same delivery. Returns the claim with the requests
     to make."""
-    from .selectors import event_payload_json
+    from .selectors import payload_json
 
     lease = uuid.uuid4().hex
     claim = Claim(lease=lease, seconds=lease_seconds)
-    active = list(WebhookEndpoint.objects.filter(is_active=True).values_list("id", flat=True))
+    targets = {
+        pk: (url, secret)
+        for pk, url, secret in WebhookEndpoint.objects.filter(is_active=True).values_list(
+            "id", "url", "secret"
+        )
+    }
+    active = list(targets)
     if not active:
         return claim
     with transaction.atomic():
@@ -385,18 +373,29 @@ def deliveries_claim(*, limit: int, lease_seconds: float) -> Claim:
         )
     rows = (
         Delivery.objects.filter(pk__in=locked, lease=lease)
-        .select_related("event", "endpoint")
         .order_by("seq")
+        .values_list(
+            "id",
+            "endpoint_id",
+            "seq",
+            "event__type",
+            "event__occurred_at",
+            "event__task_id",
+            "event__person_id",
+            "event__external_id",
+            "event__data",
+        )
     )
-    for d in rows:
+    for delivery_id, endpoint_id, seq, *event in rows:
+        url, secret = targets[endpoint_id]
         claim.outgoing.append(
             Outgoing(
-                delivery_id=d.pk,
-                endpoint_id=d.endpoint_id,
-                url=d.endpoint.url,
-                secret=d.endpoint.secret,
-                msg_id=f"evt_{d.seq}",
-                body=event_payload_json(d.event),
+                delivery_id=delivery_id,
+                endpoint_id=endpoint_id,
+                url=url,
+                secret=secret,
+                msg_id=f"evt_{seq}",
+                body=payload_json(seq, *event),
             )
         )
     return claim

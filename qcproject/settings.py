@@ -26,7 +26,7 @@ env = environ.Env(
     QC_WEBHOOK_ALLOWED_HOSTS=(list, []),
     QC_WEBHOOK_TIMEOUT=(float, 10.0),
     QC_WEBHOOK_CONCURRENCY=(int, 32),
-    QC_WEBHOOK_INTERVAL=(float, 0.5),
+    QC_WEBHOOK_INTERVAL=(float, 0.25),
     QC_EVENT_RETENTION_DAYS=(int, 30),
     LOG_LEVEL=(str, "INFO"),
 )

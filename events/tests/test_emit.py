@@ -261,3 +261,23 @@ def test_events_match_the_history_after_a_busy_day(supervisor, make_person):
     interventions.task_cancel(actor=supervisor, task_id=tasks[7].pk)
     person_sign_out(actor=supervisor, person_id=people[3].pk)
     assert_events_match_history()
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["O'Brien", "50% off", "back\\slash", 'a "quote"', "naïve ✓", "x'); DROP TABLE y; --", ""],
+)
+def test_values_that_need_quoting_are_stored_exactly(text):
+    with transaction.atomic():
+        services.event_emit(EventType.TASK_CREATED, task_id=1, external_id=text, data={"n": text})
+        services.events_emit_for_tasks(
+            EventType.TASK_RELEASED, [(2, 3, text), (4, None, None)], data={"reason": text}
+        )
+    rows = list(
+        Event.objects.order_by("id").values_list("task_id", "person_id", "external_id", "data")
+    )
+    assert rows == [
+        (1, None, text, {"n": text}),
+        (2, 3, text, {"reason": text}),
+        (4, None, None, {"reason": text}),
+    ]
