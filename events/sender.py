@@ -10,12 +10,15 @@ requests in flight are abandoned and their deliveries handed back.
 """
 
 import asyncio
+import concurrent.futures
 import threading
 import time
 from datetime import UTC, datetime
 
 import aiohttp
+import uvloop
 from django.conf import settings
+from yarl import URL
 
 from . import signing
 from .services import Answer, Outgoing
@@ -27,29 +30,41 @@ LEASE_MARGIN = 5.0
 
 
 class Sender:
-    """One per worker process; `send()` is called from the worker's thread, and runs the
-    requests on an event loop of its own."""
+    """One per worker process: an event loop in a thread of its own runs the requests;
+    `submit()` hands it a batch from the worker's thread and returns at once (the worker
+    goes on with its database work meanwhile), `send()` waits for the answers."""
 
     def __init__(self, *, concurrency: int | None = None, timeout: float | None = None):
         self.concurrency = concurrency or settings.QC_WEBHOOK_CONCURRENCY
         self.timeout = timeout or settings.QC_WEBHOOK_TIMEOUT
-        self.loop = asyncio.new_event_loop()
+        self.loop = uvloop.new_event_loop()
         self.session: aiohttp.ClientSession | None = None
+        self.urls: dict[str, URL] = {}
+        self.thread = threading.Thread(target=self.loop.run_forever, name="webhooks", daemon=True)
+        self.thread.start()
 
     def close(self) -> None:
         if self.session is not None:
-            self.loop.run_until_complete(self.session.close())
+            asyncio.run_coroutine_threadsafe(self.session.close(), self.loop).result(10)
             self.session = None
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
         self.loop.close()
+
+    def submit(
+        self, outgoing: list[Outgoing], *, deadline: float, stop: threading.Event | None = None
+    ) -> concurrent.futures.Future:
+        """Start these requests; `deadline` (time.monotonic()) is the end of their lease.
+        The future's result is an answer for each, in order."""
+        return asyncio.run_coroutine_threadsafe(self._send_all(outgoing, deadline, stop), self.loop)
 
     def send(
         self, outgoing: list[Outgoing], *, deadline: float, stop: threading.Event | None = None
     ) -> list[Answer]:
-        """Make these requests; `deadline` (time.monotonic()) is the end of their lease.
-        Returns an answer for each, in order."""
+        """Make these requests and wait for their answers (see `submit`)."""
         if not outgoing:
             return []
-        return self.loop.run_until_complete(self._send_all(outgoing, deadline, stop))
+        return self.submit(outgoing, deadline=deadline, stop=stop).result()
 
     async def _session(self) -> aiohttp.ClientSession:
         if self.session is None:
@@ -73,6 +88,8 @@ class Sender:
             slot = slots.setdefault(o.endpoint_id, asyncio.Semaphore(self.concurrency))
             if o.secret not in signers:
                 signers[o.secret] = signing.signer(o.secret)
+            if o.url not in self.urls:
+                self.urls[o.url] = URL(o.url, encoded=False)
             tasks.append(
                 asyncio.ensure_future(self._one(session, slot, signers[o.secret], o, deadline))
             )
@@ -104,7 +121,7 @@ class Sender:
             )
             try:
                 async with session.post(
-                    o.url, data=o.body.encode(), headers=headers, allow_redirects=False
+                    self.urls[o.url], data=o.body.encode(), headers=headers, allow_redirects=False
                 ) as response:
                     body = await response.content.read(MAX_READ)
                     return Answer(

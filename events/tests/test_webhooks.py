@@ -365,3 +365,32 @@ def test_a_request_that_could_not_end_within_the_lease_is_not_started(receiver, 
     answers = sender.send(claim.outgoing, deadline=time.monotonic() + 1)
     assert [a.sent for a in answers] == [False]
     assert receiver.requests == 0
+
+
+def test_the_pipelined_loop_delivers_everything_in_order_per_task(
+    receiver, endpoint, sender, make_person
+):
+    from events.worker import Deliverer
+
+    tasks = task_create(descriptions=[f"t{i}" for i in range(6)])
+    people = [make_person() for _ in range(3)]
+    for p in people:
+        person_login(person_id=p.pk)
+    for task in tasks[:3]:
+        holder = Event.objects.filter(type=EventType.TASK_ASSIGNED, task_id=task.pk).get()
+        task_complete(task_id=task.pk, person_id=holder.person_id)
+    receiver.delay = 0.05
+    deliverer = Deliverer(sender=sender, batch=2)  # small batches: two out at once
+    for _ in range(200):
+        if not deliverer.step(stop=threading.Event()):
+            break
+    deliverer.finish()
+    assert deliverer.most_in_flight == Deliverer.IN_FLIGHT
+    events = list(Event.objects.order_by("seq"))
+    assert {r.webhook_id for r in receiver.received} == {f"evt_{e.seq}" for e in events}
+    latest: dict = {}
+    for r in receiver.received:
+        task = r.payload["data"].get("task_id")
+        if task is not None:
+            assert r.payload["id"] > latest.get(task, 0)
+            latest[task] = r.payload["id"]

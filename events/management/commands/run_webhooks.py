@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections, connection
 
 from events.sender import Sender
-from events.worker import webhooks_cycle
+from events.worker import Deliverer, webhooks_cycle
 
 logger = logging.getLogger("events.worker")
 
@@ -51,12 +51,14 @@ class Command(BaseCommand):
 
     def _loop(self, stop: threading.Event, interval: float, sender: Sender) -> None:
         """Cycle until stopped; at once again while there is work. A failing cycle (the
-        database down) is retried with backoff."""
+        database down) is retried with backoff; what was in flight is recorded later (or,
+        its lease run out, dropped and posted again)."""
+        deliverer = Deliverer(sender=sender)
         backoff = 0.0
         while not stop.is_set():
             close_old_connections()
             try:
-                result = webhooks_cycle(sender=sender, stop=stop)
+                result = deliverer.step(stop=stop)
             except Exception as exc:
                 backoff = min(max(1.0, backoff * 2), MAX_BACKOFF)
                 if isinstance(exc, DatabaseError):
@@ -72,6 +74,10 @@ class Command(BaseCommand):
             self._log(result)
             if not result:
                 stop.wait(interval)
+        try:
+            deliverer.finish()
+        except DatabaseError as exc:
+            logger.warning("could not record the last answers (%s); they will go out again", exc)
 
     def _log(self, result) -> None:
         r = result.recorded
