@@ -1,7 +1,7 @@
 """Events and webhooks:
 
-- what writing events costs: the burn-down (one `assignment_cycle()`, 2,000 free people,
-  5,000 pending tasks; blocks on, off, off, on in each repetition) and completes
+- what writing events costs: the burn-down (2,000 free people, 5,000 pending tasks, its
+  batches of 500 as the assigner's cycle runs them, on and off alternating) and completes
   (in-process `task_complete`, each with its next task, on and off alternating call by
   call), against the same code with emission stubbed out;
 - one delivery worker (`manage.py run_webhooks`) against a local receiver (a process of
@@ -27,6 +27,7 @@ from .stats import median, percentile
 
 PEOPLE = 2000
 PENDING = 5000
+BURN_DOWN_ROUNDS = 3  # resets per repetition, each 2,000 pairs in batches of 500
 COMPLETE_PEOPLE = 200
 COMPLETES = 600
 THROUGHPUT_TASKS = 3000  # × 3 events
@@ -55,18 +56,29 @@ def clear_events() -> None:
     db.execute("DELETE FROM qc_events")
 
 
-def burn_down(ids: list[int], stubbed: bool) -> float:
-    from tasks.assigner import assignment_cycle
+def burn_down(ids: list[int]) -> tuple[float, float]:
+    """The burn-down batch by batch (`assignment_assign_batch`, 500 pairs each, as the
+    assigner's cycle runs them), events on and stubbed out alternating in pairs of batches
+    (on, off, off, on, …) so that the machine's drift falls on both: (assignments/s on,
+    assignments/s stubbed), each from the median batch."""
+    from django.conf import settings
 
-    clear_events()
-    db.reset_work(signed_in=ids, pending=PENDING)
-    with events_stubbed() if stubbed else contextlib.nullcontext():
-        started = time.perf_counter()
-        assigned = assignment_cycle().assigned
-        seconds = time.perf_counter() - started
-    if assigned != min(len(ids), PENDING):
-        raise RuntimeError(f"burn-down assigned {assigned}")
-    return assigned / seconds
+    from tasks.assigner import assignment_assign_batch
+
+    size = settings.QC_ASSIGN_BATCH_SIZE
+    times: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(BURN_DOWN_ROUNDS):
+        clear_events()
+        db.reset_work(signed_in=ids, pending=PENDING)
+        for n in range(min(len(ids), PENDING) // size):
+            stubbed = n % 4 in (1, 2)
+            with events_stubbed() if stubbed else contextlib.nullcontext():
+                started = time.perf_counter()
+                pairs = assignment_assign_batch()
+                times[stubbed].append(time.perf_counter() - started)
+            if len(pairs) != size:
+                raise RuntimeError(f"burn-down batch assigned {len(pairs)}")
+    return size / median(times[False]), size / median(times[True])
 
 
 def completes(ids: list[int]) -> tuple[float, float]:
@@ -93,24 +105,6 @@ def completes(ids: list[int]) -> tuple[float, float]:
             times[stubbed].append(time.perf_counter() - started)
         current[person] = result.next_task.pk
     return 1 / median(times[False]), 1 / median(times[True])
-
-
-def _paired_blocks(ctx, name: str, measure) -> tuple[list[float], list[float]]:
-    """Each repetition: on, off, off, on (the burn-down resets between blocks); the rates
-    of the two blocks of each kind added."""
-    on, off = [], []
-    measure(False)  # warm-up
-    for rep in range(ctx.repeat):
-        got: dict[bool, list[float]] = {True: [], False: []}
-        for stubbed in (False, True, True, False):
-            got[stubbed].append(measure(stubbed))
-        on.append(sum(got[False]) / 2)
-        off.append(sum(got[True]) / 2)
-        ctx.log(
-            f"  {name} rep {rep + 1}: events on {on[-1]:,.0f}/s, stubbed {off[-1]:,.0f}/s"
-            f" ({on[-1] / off[-1]:.2f}×)"
-        )
-    return on, off
 
 
 def _paired_interleaved(ctx, name: str, measure) -> tuple[list[float], list[float]]:
@@ -277,7 +271,7 @@ def run(ctx) -> list[Result]:
     settings.QC_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
 
     ids = [p["id"] for p in ctx.people[:PEOPLE]]
-    burn_on, burn_off = _paired_blocks(ctx, "burn-down", lambda stubbed: burn_down(ids, stubbed))
+    burn_on, burn_off = _paired_interleaved(ctx, "burn-down", lambda: burn_down(ids))
     few = ids[:COMPLETE_PEOPLE]
     done_on, done_off = _paired_interleaved(ctx, "complete", lambda: completes(few))
     burn_ratio = [a / b for a, b in zip(burn_on, burn_off, strict=True)]
@@ -285,7 +279,8 @@ def run(ctx) -> list[Result]:
     results = [
         Result(
             "events",
-            f"burn-down with events, {PEOPLE:,} free / {PENDING:,} pending (assignments/s)",
+            f"burn-down with events, {PEOPLE:,} free / {PENDING:,} pending, batch by batch,"
+            " on and stubbed alternating (assignments/s, from the median batch)",
             "/s",
             burn_on,
             baseline="emission stubbed out",
