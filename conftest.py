@@ -101,3 +101,24 @@ def browser():
         )
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def axe():
+    """Runs axe-core (bundled with axe-playwright-python) in a Playwright page, with every
+    rule but the experimental ones. Returns the violations, one readable line each: a test
+    asserts `axe(page) == []`.
+    """
+    from axe_playwright_python.sync_playwright import Axe
+
+    engine = Axe()
+
+    def violations(page) -> list[str]:
+        results = engine.run(page)
+        return [
+            f"{v['id']} ({v['impact']}): {v['help']} at "
+            + "; ".join(" ".join(node["target"]) for node in v["nodes"])
+            for v in results.response["violations"]
+        ]
+
+    return violations

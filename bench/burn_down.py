@@ -39,15 +39,11 @@ def _write_pairs(cur, pairs: list[tuple[int, int]]) -> None:
     cur.execute(
         f"UPDATE qc_personnel SET is_busy = 1, idle_since = NULL WHERE id IN ({marks})", people
     )
-    first = (
-        ", first_assigned_at = COALESCE(first_assigned_at, NOW(6))"
-        if "first_assigned_at" in db.columns("qc_tasks")
-        else ""
-    )
     cur.execute(
         "UPDATE qc_tasks SET status = 'IN_PROGRESS', assigned_to_id = CASE id"
         + " WHEN %s THEN %s" * len(pairs)
-        + f" END{first} WHERE id IN ({marks})",
+        + " END, first_assigned_at = COALESCE(first_assigned_at, NOW(6))"
+        + f" WHERE id IN ({marks})",
         [x for p, t in pairs for x in (t, p)] + tasks,
     )
     cur.execute(

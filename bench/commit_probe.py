@@ -1,11 +1,12 @@
 """The machine's commit floor, measured while a load runs: `python -m bench.commit_probe`.
 
 Every heartbeat is a commit, and a commit waits for the redo log's fsync. On a shared host
-the disk now and then takes 50-700 ms for one fsync, and every commit in flight waits for
-it, the bare Django view's as much as the API's: in such a run no request that commits can
-have a p99 under the stall. This probe tells those runs apart. Beside the load, it commits
-a one-row UPDATE on its own connection every INTERVAL (a few percent of the load's commits)
-and reports the share of the wall time it spent waiting in commits slower than STALL_MS.
+the disk now and then takes far longer than usual for one fsync, and every commit in flight
+waits for it, the bare Django view's as much as the API's: in such a run no request that
+commits can have a p99 under the stall. This probe tells those runs apart. Beside the load,
+it commits a one-row UPDATE on its own connection every INTERVAL (a few percent of the
+load's commits) and reports the share of the wall time it spent waiting in commits slower
+than STALL_MS.
 
 It runs as a separate process, at real-time priority where the system allows it, so that
 its own wait for a CPU (the load keeps both busy) is not mistaken for the disk's.
@@ -64,7 +65,7 @@ def main(argv: list[str]) -> int:
     try:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
         realtime = True
-    except (AttributeError, PermissionError, OSError):
+    except OSError:  # not permitted (no CAP_SYS_NICE): an ordinary process, reported so
         realtime = False
     figures = probe(server_params(url), database, seconds)
     figures["realtime"] = realtime

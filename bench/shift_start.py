@@ -42,7 +42,7 @@ async def _shift(port: int, people: list[dict]) -> list[dict]:
     )
 
 
-async def _warm(port: int, people: list[dict], supervisor: dict) -> None:
+async def _warm(port: int, people: list[dict]) -> None:
     # Every worker answers a few authenticated requests first (imports, URL resolver).
     for _ in range(3):
         await asyncio.gather(
@@ -59,7 +59,7 @@ def run(ctx) -> list[Result]:
     with Gunicorn(ctx.env, ctx.workdir / "gunicorn-shift.log") as web:
         for rep in range(ctx.repeat):
             db.reset_work(signed_in=[], pending=PENDING)
-            client.run(_warm(web.port, people, ctx.supervisor))
+            client.run(_warm(web.port, people))
             started = time.monotonic()
             outcomes = client.run(_shift(web.port, people))
             elapsed = time.monotonic() - started

@@ -1,5 +1,5 @@
-"""Invariants I1–I5 (docs/engine.md, Invariants), checked in SQL against the tables,
-and the accounting of every task the clients created.
+"""Invariants I1–I5 (docs/engine.md, "Invariants"), checked in SQL against the tables, and
+the accounting of every task the clients created.
 
 Each check returns a list of human-readable violations (empty when it holds). The live
 checks (`snapshot_i1`, `idle_while_waiting`) read one consistent snapshot, so they can run

@@ -77,7 +77,6 @@ class Batch:
     """One POST /tasks: what was sent, and what the client was told."""
 
     descriptions: list[str]
-    valid: bool
     status: int = -1
     ids: list[int] = field(default_factory=list)
 
@@ -339,7 +338,7 @@ class Producer:
                 bad = rng.choice(["   ", "x" * 10_001])
                 descriptions.insert(rng.randint(0, len(descriptions)), bad)
             body = [{"description": d} for d in descriptions]
-            batch = Batch(descriptions=descriptions, valid=not invalid)
+            batch = Batch(descriptions=descriptions)
             r = self.rec.saw(
                 "create-invalid" if invalid else "create",
                 self.http.call(
@@ -387,8 +386,10 @@ class Adversary:
     - a sign-out racing a complete;
     - going silent until the sweep takes the task back, then a late complete (must be 409)
       and a late heartbeat (must be 409 session_expired), before signing in again;
-    - (when the API has it) a supervisor's release of the task, then the holder's complete.
+    - a supervisor's release of the task, then the holder's complete (must be 409).
 
+    `kinds` names the races (methods of this class); it runs them in turn, in an order its
+    seed shuffles.
     Each race's verdict is decided from the answers and the tables (`query`).
     """
 
@@ -402,19 +403,13 @@ class Adversary:
         timeout: float,
         interval: float,
         query,
-        has_release: bool,
         seed: int,
-        kinds: tuple[str, ...] = (),
+        kinds: tuple[str, ...],
     ):
         self.http, self.rec, self.me, self.sup = http, rec, me, supervisor_token
         self.timeout, self.interval, self.query = timeout, interval, query
         self.rng = random.Random(seed)
-        self.kinds = kinds or (
-            "double_complete",
-            "logout_vs_complete",
-            "late_complete",
-            *(("release_then_complete",) if has_release else ()),
-        )
+        self.kinds = kinds
 
     def run(self, stop: threading.Event) -> threading.Thread:
         t = threading.Thread(target=self._loop, args=(stop,), name="adversary", daemon=True)

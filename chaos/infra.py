@@ -5,7 +5,6 @@ too, and dies with the harness (`setpriv --pdeathsig KILL`) should the harness i
 killed. Nothing here touches a database server the harness did not start.
 """
 
-import logging
 import os
 import shutil
 import signal
@@ -18,12 +17,10 @@ from pathlib import Path
 
 import MySQLdb
 
-logger = logging.getLogger("chaos")
-
 ROOT = Path(__file__).resolve().parent.parent
 TMP_PREFIX = "qcchaos-"
 MARIADBD = shutil.which("mariadbd", path="/usr/sbin:/usr/bin:/sbin:/bin") or "/usr/sbin/mariadbd"
-INSTALL_DB = shutil.which("mariadb-install-db") or shutil.which("mysql_install_db")
+INSTALL_DB = shutil.which("mariadb-install-db")
 SETPRIV = shutil.which("setpriv")
 
 
@@ -61,7 +58,6 @@ class Child:
     def __init__(self, name: str, argv: list[str], *, env: dict, log: Path, cwd: Path = ROOT):
         self.name, self.argv, self.env, self.log, self.cwd = name, argv, env, log, cwd
         self.popen: subprocess.Popen | None = None
-        self.started_at = 0.0
 
     def start(self) -> "Child":
         with open(self.log, "ab") as out:
@@ -74,7 +70,6 @@ class Child:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.started_at = time.monotonic()
         return self
 
     @property
@@ -151,7 +146,6 @@ class MariaDB:
         self.database = database
         self.lock_wait_timeout = lock_wait_timeout
         self.child: Child | None = None
-        self.starts = 0
 
     @property
     def url(self) -> str:
@@ -200,7 +194,6 @@ class MariaDB:
             env={"PATH": os.environ.get("PATH", "")},
             log=self.workdir / "mariadb.out",
         ).start()
-        self.starts += 1
         deadline = began + timeout
         while time.monotonic() < deadline:
             if self.child.returncode() is not None:
@@ -223,10 +216,6 @@ class MariaDB:
             self.child.signal(signal.SIGKILL)
             self.child.popen.wait(10)
         self.child = None
-
-    @property
-    def running(self) -> bool:
-        return self.child is not None and self.child.returncode() is None
 
     def connect(self, *, database: str | None = "", **kwargs):
         """A direct connection (autocommit, UTC, READ COMMITTED), for the harness's checks."""

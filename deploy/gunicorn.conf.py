@@ -13,6 +13,7 @@ database must allow `workers` connections per server, plus the assigners'.
 
 import gc
 import os
+import tempfile
 
 wsgi_app = "qcproject.wsgi:application"
 proc_name = "qc-assign-web"
@@ -41,6 +42,27 @@ errorlog = "-"
 # gunicorn_h1c (requirements.txt) is gunicorn's C parser for HTTP/1.1; "auto" uses it when
 # it is installed and falls back to the pure Python parser otherwise.
 http_parser = "auto"
+
+
+# /metrics adds up the response counts of every worker (prometheus_client's multiprocess
+# mode): each worker writes its counts to files in this directory. Set before the workers
+# start, so they inherit it; a directory of its own, emptied when gunicorn starts.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="qc-assign-metrics-"))
+
+
+def on_starting(server):
+    """Counts start at zero with the server (Prometheus sees a counter reset)."""
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        if name.endswith(".db"):
+            os.remove(os.path.join(directory, name))
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def post_worker_init(worker):

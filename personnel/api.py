@@ -14,7 +14,7 @@ from qcproject.api import (
 )
 from tasks import sessions
 
-from . import services
+from . import openapi, services
 from .models import Person
 from .selectors import person_get, person_list_with_tasks
 from .serializers import PersonCreateSerializer, PersonLoginSerializer, PersonSerializer
@@ -60,7 +60,7 @@ class PersonnelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         people = person_list_with_tasks(page)
         return self.get_paginated_response(PersonSerializer(people, many=True).data)
 
-    @extend_schema(request=PersonCreateSerializer, responses={201: PersonSerializer, 400: None})
+    @extend_schema(request=PersonCreateSerializer, responses={201: PersonSerializer})
     def create(self, request):
         """Create a login and a QC person (supervisor)."""
         data = validated_body(PersonCreateSerializer, request.data)
@@ -76,7 +76,8 @@ class PersonnelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         request=PersonLoginSerializer,
-        responses={200: PersonSerializer, 400: None, **_ERRORS},
+        responses={200: PersonSerializer, **_ERRORS},
+        examples=openapi.SIGN_IN_EXAMPLES,
     )
     @action(detail=False, methods=["post"])
     def login(self, request):
@@ -88,7 +89,11 @@ class PersonnelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         check_acts_for(request, person_id)
         return Response(PersonSerializer(sessions.person_login(person_id=person_id)).data)
 
-    @extend_schema(request=None, responses={200: PersonSerializer, **_ERRORS})
+    @extend_schema(
+        request=None,
+        responses={200: PersonSerializer, **_ERRORS},
+        examples=[openapi.PERSON_SIGNED_OUT],
+    )
     @action(detail=True, methods=["post"])
     def logout(self, request, pk: str):
         """Stop work: ends the session; the task in progress goes back to the queue."""
@@ -100,9 +105,10 @@ class PersonnelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         request=None,
         responses={
             200: PersonSerializer,
-            409: OpenApiResponse(description="The session expired or was never started"),
+            409: openapi.HEARTBEAT_REFUSED,
             **_ERRORS,
         },
+        examples=[openapi.PERSON_WORKING, openapi.PERSON_WAITING],
     )
     @action(detail=True, methods=["post"])
     def heartbeat(self, request, pk: str):
@@ -114,7 +120,7 @@ class PersonnelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         request=None,
         responses={
             200: PersonSerializer,
-            409: OpenApiResponse(description="The person is not signed in"),
+            409: openapi.NOT_SIGNED_IN,
             **_ERRORS,
         },
     )

@@ -3,6 +3,9 @@
 The page is a thin shell. It renders who is signed in and their state at load time; every
 change after that goes through the REST API (`static/portal/portal.js`). The person comes
 from the signed-in user, never from the URL, so nobody can open someone else's page.
+
+Also here: the portal's own change-password pages (Django's views in the portal's look),
+the language chooser (Django's `set_language`) and the script's translation catalog.
 """
 
 import logging
@@ -10,12 +13,14 @@ import logging
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import LogoutView
+from django.contrib.auth.views import LogoutView, PasswordChangeDoneView, PasswordChangeView
 from django.db import DatabaseError
 from django.shortcuts import render
-from django.urls import path, re_path, reverse
+from django.urls import path, re_path, reverse, reverse_lazy
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.i18n import JavaScriptCatalog, set_language
 
 from tasks import sessions
 from tasks.models import Assignment
@@ -88,16 +93,61 @@ class SignOutView(LogoutView):
                 # The sweep releases the task once the heartbeat times out; sign out anyway.
                 logger.warning("could not end the work session of person %s", person.pk)
         response = super().post(request, *args, **kwargs)
-        text = "You signed out."
         if released:
-            text += f" Task #{released[0]} went back to the queue."
+            text = _("You signed out. Task #%(id)s went back to the queue.") % {"id": released[0]}
+        else:
+            text = _("You signed out.")
         messages.info(request, text)
         return response
+
+
+class _PersonInHeader:
+    """Puts the signed-in user's person (if any) in the context, for the page header."""
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["person"] = Person.objects.filter(user=self.request.user).first()
+        return context
+
+
+class PortalPasswordChangeView(_PersonInHeader, PasswordChangeView):
+    """Django's change-password view in the portal's look.
+
+    Its own templates, not `registration/password_change_form.html`: the admin's change
+    password page renders that name and keeps the admin's look.
+    """
+
+    template_name = "registration/portal_password_change_form.html"
+    success_url = reverse_lazy("password_change_done")
+
+
+class PortalPasswordChangeDoneView(_PersonInHeader, PasswordChangeDoneView):
+    template_name = "registration/portal_password_change_done.html"
 
 
 urlpatterns = [
     path("", portal, name="portal"),
     re_path(r"^portal/?$", portal),
-    # Before `django.contrib.auth.urls`, which has the same path and name.
+    # Before `django.contrib.auth.urls`, which has the same paths and names.
     path("accounts/logout/", SignOutView.as_view(), name="logout"),
+    path(
+        "accounts/password_change/",
+        PortalPasswordChangeView.as_view(),
+        name="password_change",
+    ),
+    path(
+        "accounts/password_change/done/",
+        PortalPasswordChangeDoneView.as_view(),
+        name="password_change_done",
+    ),
+    # The language chooser posts here; the choice is kept in a cookie (LANGUAGE_COOKIE_AGE).
+    path("i18n/setlang/", set_language, name="set_language"),
+    # The portal script's strings in the page's language: the project's own catalog
+    # (LOCALE_PATHS, locale/*/LC_MESSAGES/djangojs.po). Naming this app keeps the other
+    # apps' script catalogs (the admin's calendar, for one) out of the portal's download.
+    path(
+        "jsi18n/",
+        JavaScriptCatalog.as_view(packages=["personnel"]),
+        name="javascript-catalog",
+    ),
 ]

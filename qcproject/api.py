@@ -1,11 +1,11 @@
-"""What the REST API shares: error mapping, pagination, permissions, routing."""
+"""What the REST API shares: error mapping, pagination, permissions, routing (the OpenAPI
+schema's shared parts: `qcproject.schema`)."""
 
 import functools
 import logging
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
-from django.http import QueryDict
 from rest_framework import permissions, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
@@ -113,16 +113,15 @@ def validated_body(serializer_class, data, **kwargs):
     """
     serializer = serializer_class(data=data, **kwargs)
     serializer.is_valid(raise_exception=True)
-    if not isinstance(data, QueryDict):  # HTML forms (browsable API) carry extra keys
-        many = kwargs.get("many", False)
-        rules = _field_rules(serializer_class)
-        errors = {}
-        for index, item in enumerate(data if many else [data]):
-            problems = _strict_problems(rules, item)
-            if problems:
-                errors[str(index)] = problems
-        if errors:
-            raise ValidationError(errors if many else errors["0"])
+    many = kwargs.get("many", False)
+    rules = _field_rules(serializer_class)
+    errors = {}
+    for index, item in enumerate(data if many else [data]):
+        problems = _strict_problems(rules, item)
+        if problems:
+            errors[str(index)] = problems
+    if errors:
+        raise ValidationError(errors if many else errors["0"])
     return serializer.validated_data
 
 
@@ -153,53 +152,3 @@ class OptionalSlashRouter(SimpleRouter):
     def __init__(self):
         super().__init__()
         self.trailing_slash = "/?"
-
-
-def schema_without_optional_slash(endpoints, **kwargs):
-    """drf-spectacular hook: document each path once, in the seed's form (no slash)."""
-    cleaned = []
-    for path, path_regex, method, callback in endpoints:
-        if path_regex.endswith("/?$"):
-            path = path.rstrip("/")
-        cleaned.append((path, path_regex, method, callback))
-    return cleaned
-
-
-_ERROR_SCHEMA = {
-    "type": "object",
-    "properties": {"detail": {"type": "string"}, "code": {"type": "string"}},
-    "required": ["detail"],
-}
-
-
-def schema_common_responses(result, generator, request, public):
-    """drf-spectacular hook: document the answers any operation may give besides its own.
-
-    401 (no or bad credentials) and 403 (not allowed) everywhere; 400 (malformed body) and
-    413 (body too large, `RequestBodyGuardMiddleware`) where there is a request body; 404
-    where a path names an object or a page is asked for (out of range); 503 everywhere
-    while the database is unavailable. An operation's own description of a code wins.
-    """
-    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = _ERROR_SCHEMA
-    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    common = {
-        "401": "Not authenticated, or the token is invalid",
-        "403": "Not allowed for this user",
-        "503": "The database is unavailable; retry (see Retry-After)",
-    }
-    for operations in result.get("paths", {}).values():
-        for operation in operations.values():
-            responses = operation.setdefault("responses", {})
-            codes = dict(common)
-            if "requestBody" in operation:
-                codes["400"] = "Malformed or invalid body"
-                codes["413"] = "The body is too large"
-            parameters = operation.get("parameters", [])
-            if any(p.get("in") == "path" or p.get("name") == "page" for p in parameters):
-                codes["404"] = "No such object, or no such page"
-            for code, description in codes.items():
-                if code == "400":
-                    responses.setdefault(code, {"description": description})
-                else:
-                    responses.setdefault(code, {"description": description, "content": error})
-    return result

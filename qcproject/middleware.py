@@ -12,6 +12,8 @@ Only JSON bodies are looked at: form posts are limited by Django itself, and mul
 uploads (the admin's task import) are streamed to disk and may be larger.
 
 - `MessageMiddleware` makes the message storage only for a request that uses it.
+- `LocaleMiddleware` picks the language for people (pages, and the portal's own API
+  calls), not for programs that send a token.
 """
 
 import re
@@ -21,6 +23,8 @@ from django.contrib.messages import middleware as messages_middleware
 from django.contrib.messages.storage import default_storage
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
+from django.middleware import locale
+from django.utils import translation
 from django.utils.functional import SimpleLazyObject, empty
 
 DEFAULT_MAX_JSON_DEPTH = 64
@@ -106,5 +110,29 @@ class MessageMiddleware(messages_middleware.MessageMiddleware):
     def process_response(self, request, response):
         stored = request.__dict__.get("_messages")
         if isinstance(stored, SimpleLazyObject) and stored._wrapped is empty:
+            return response
+        return super().process_response(request, response)
+
+
+class LocaleMiddleware(locale.LocaleMiddleware):
+    """Django's language middleware (the language cookie, else the browser's
+    Accept-Language), for requests from people.
+
+    A request with an `Authorization` header comes from a program (an API token, a metrics
+    scrape): it is answered in the default language (LANGUAGE_CODE), without
+    `Vary: Accept-Language` or `Content-Language`, as before the pages were translated, and
+    without parsing a language header on every heartbeat. The language is set for every
+    request all the same: a worker's thread keeps the last one activated.
+    """
+
+    def process_request(self, request):
+        if "HTTP_AUTHORIZATION" in request.META:
+            translation.deactivate()
+            request.LANGUAGE_CODE = settings.LANGUAGE_CODE
+            return
+        super().process_request(request)
+
+    def process_response(self, request, response):
+        if "HTTP_AUTHORIZATION" in request.META:
             return response
         return super().process_response(request, response)

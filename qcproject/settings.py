@@ -22,6 +22,11 @@ env = environ.Env(
     QC_METRICS_TOKEN=(str, ""),
     QC_METRICS_ALLOWED_NETWORKS=(list, []),
     QC_DB_LOCK_WAIT_TIMEOUT=(int, 5),
+    QC_MAX_IMPORT_BYTES=(int, 50 * 1024 * 1024),
+    QC_IMPORT_PENDING_MINUTES=(int, 60),
+    QC_ASSIGNER_STALE_AFTER=(int, 3600),
+    QC_RETAIN_HOURLY_DAYS=(int, 90),
+    TIME_ZONE=(str, "UTC"),
     QC_WEBHOOK_RETRY_HOURS=(float, 24.0),
     QC_WEBHOOK_ALLOWED_HOSTS=(list, []),
     QC_WEBHOOK_TIMEOUT=(float, 10.0),
@@ -57,11 +62,16 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Responses by status code for /metrics (the error-rate alert): around everything else.
+    "tasks.metrics.ResponseCountMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Oversized (413) and too deeply nested (400) JSON bodies, before anything reads them.
     "qcproject.middleware.RequestBodyGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language: the chooser's cookie, else the browser's Accept-Language (after the
+    # session, before anything that renders); programs sending a token get LANGUAGE_CODE.
+    "qcproject.middleware.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -74,6 +84,13 @@ ROOT_URLCONF = "qcproject.urls"
 # Room for a bulk `POST /tasks` of QC_MAX_BULK_TASKS tasks with ordinary descriptions;
 # bigger JSON bodies get 413 (qcproject.middleware). The admin's file import streams to disk.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
+# Task import files: refused by size while they arrive (tasks.importing.UploadSizeLimit),
+# before anything reads them; the rest as Django's defaults (memory up to 2.5 MB, then disk).
+FILE_UPLOAD_HANDLERS = [
+    "tasks.importing.UploadSizeLimit",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 # The seed's paths have no trailing slash; the router accepts both forms itself.
 APPEND_SLASH = False
 
@@ -140,10 +157,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en"
+# The zone people see: "today", the dashboard, the admin's lists, the exports' timestamps.
+# The database stays in UTC (its sessions are set to +00:00 above).
+TIME_ZONE = env("TIME_ZONE")
 USE_I18N = True
 USE_TZ = True
+# The portal, sign-in and admin pages in these languages (locale/, compiled by `make`).
+LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# The language chosen on a page is remembered by the browser for a year, not the session.
+LANGUAGE_COOKIE_AGE = 365 * 24 * 60 * 60
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -175,12 +200,16 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    # The API takes JSON bodies only: the admin and the portal's own pages keep their forms
+    # (Django views), and a form or multipart body sent to the API gets 415.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     # DRF's, with a shortcut for clients that ask for JSON or anything (most of them).
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "qcproject.negotiation.ContentNegotiation",
     "DEFAULT_PAGINATION_CLASS": "qcproject.api.QueuePagination",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "qcproject.schema.AutoSchema",
     "EXCEPTION_HANDLER": "qcproject.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -190,17 +219,22 @@ SPECTACULAR_SETTINGS = {
         "`POST /auth/token` and send `Authorization: Token <token>`, or use a browser session."
     ),
     "VERSION": "1.0.0",
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI served from our own static files: no CDN needed on a closed network.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "PREPROCESSING_HOOKS": ["qcproject.api.schema_without_optional_slash"],
-    # The answers every operation can give besides its own (401, 403, 400, 413, 404, 503).
+    # A task's status is `TaskStatus` in a generated client, as in the code.
+    "ENUM_NAME_OVERRIDES": {"TaskStatus": "tasks.models.TaskStatus"},
+    "PREPROCESSING_HOOKS": ["qcproject.schema.schema_without_optional_slash"],
+    # The answers every operation can give besides its own (401, 403, 400, 404, 413, 415,
+    # 503), each with its body; /healthz, a plain Django view.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "qcproject.api.schema_common_responses",
+        "qcproject.schema.schema_common_responses",
+        "qcproject.schema.schema_health_check",
     ],
 }
 
@@ -210,6 +244,14 @@ QC_ASSIGNER_INTERVAL = env("QC_ASSIGNER_INTERVAL")
 QC_ASSIGN_BATCH_SIZE = env("QC_ASSIGN_BATCH_SIZE")
 QC_MAX_BULK_TASKS = env("QC_MAX_BULK_TASKS")
 QC_MAX_IMPORT_ROWS = env("QC_MAX_IMPORT_ROWS")
+QC_MAX_IMPORT_BYTES = env("QC_MAX_IMPORT_BYTES")
+# How long a checked import waits for its supervisor's confirmation.
+QC_IMPORT_PENDING_MINUTES = env("QC_IMPORT_PENDING_MINUTES")
+# An assigner not heard from for this long (it died and did not come back under its name)
+# leaves /metrics and the dashboard, and `manage.py prune` deletes its row.
+QC_ASSIGNER_STALE_AFTER = env("QC_ASSIGNER_STALE_AFTER")
+# `manage.py prune`: how long the hourly counts (the dashboard's charts) are kept.
+QC_RETAIN_HOURLY_DAYS = env("QC_RETAIN_HOURLY_DAYS")
 # /metrics answers a `Authorization: Bearer <QC_METRICS_TOKEN>` scrape, a client in
 # QC_METRICS_ALLOWED_NETWORKS (only for scrapes that reach gunicorn directly: behind a proxy
 # on the same host every client looks like 127.0.0.1), or a signed-in supervisor.
@@ -222,7 +264,7 @@ QC_METRICS_ALLOWED_NETWORKS = env("QC_METRICS_ALLOWED_NETWORKS")
 # receiver on the same host or network). Each request may take QC_WEBHOOK_TIMEOUT seconds;
 # a worker keeps up to QC_WEBHOOK_CONCURRENCY requests in flight per endpoint and looks for
 # new events every QC_WEBHOOK_INTERVAL seconds when idle. Events older than
-# QC_EVENT_RETENTION_DAYS whose deliveries are over are pruned (`manage.py prune_events`).
+# QC_EVENT_RETENTION_DAYS whose deliveries are over are pruned (`manage.py prune`).
 QC_WEBHOOK_RETRY_HOURS = env("QC_WEBHOOK_RETRY_HOURS")
 QC_WEBHOOK_ALLOWED_HOSTS = [h.strip().lower() for h in env("QC_WEBHOOK_ALLOWED_HOSTS") if h.strip()]
 QC_WEBHOOK_TIMEOUT = env("QC_WEBHOOK_TIMEOUT")

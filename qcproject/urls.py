@@ -1,7 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 
 from events.api import EventsView
 from personnel.api import PersonnelViewSet
@@ -10,7 +9,11 @@ from tasks.api import TasksViewSet
 from tasks.metrics import metrics
 from tasks.queue_size import QueueSizeView
 
-from .views import healthz
+from .views import healthz, obtain_auth_token
+
+admin.site.site_header = "qc-assign"
+admin.site.site_title = "qc-assign"
+admin.site.index_title = "Supervisor workspace"
 
 router = OptionalSlashRouter()
 router.register("personnel", PersonnelViewSet, basename="personnel")

@@ -13,7 +13,7 @@ from qcproject.api import (
     validated_body,
 )
 
-from . import interventions, services
+from . import interventions, openapi, services
 from .models import Task
 from .serializers import (
     TaskCompleteSerializer,
@@ -47,16 +47,19 @@ class TasksViewSet(viewsets.GenericViewSet):
             return [CanIntervene()]
         return super().get_permissions()
 
-    @extend_schema(responses={200: TaskSerializer, 404: None})
+    @extend_schema(
+        responses={200: TaskSerializer, 404: OpenApiResponse(description="No such task")}
+    )
     def retrieve(self, request, pk: str):
         """One task (supervisor)."""
         return Response(TaskSerializer(self.get_object()).data)
 
     @extend_schema(
-        request=TaskCreateSerializer,
-        responses={201: TaskSerializer, 400: None},
+        request=openapi.TASK_CREATE_REQUEST,
+        responses={201: openapi.TASK_CREATED, 400: openapi.CREATE_REFUSED},
         description="Create one task, or send a JSON list of them to create all in one "
         "transaction (all or none); the answer is then a list.",
+        examples=openapi.CREATE_EXAMPLES,
     )
     def create(self, request):
         """Create one task or many (supervisor)."""
@@ -76,8 +79,9 @@ class TasksViewSet(viewsets.GenericViewSet):
             401: OpenApiResponse(description="Not authenticated"),
             403: OpenApiResponse(description="The task is not yours"),
             404: OpenApiResponse(description="No such task"),
-            409: OpenApiResponse(description="The task is not in progress for that person"),
+            409: openapi.COMPLETE_REFUSED,
         },
+        examples=openapi.COMPLETE_EXAMPLES,
     )
     @action(detail=True, methods=["post"])
     def complete(self, request, pk: str):

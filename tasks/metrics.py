@@ -3,23 +3,54 @@
 Every web worker and assigner writes its effects to the database, so reading the figures
 there gives one consistent answer whichever worker serves the scrape; prometheus_client
 does the exposition. Counters come from `qc_counters` (exact totals kept by the services in
-the same transactions); gauges are the current state, read through indexes.
+the same transactions); gauges are the current state, read through indexes. The same
+figures come from every web host: aggregate them with max() (deploy/prometheus/).
+
+The assigners' series carry the label `assigner`, the stable name each runs under
+(`run_assigner --name`); never `instance`, which Prometheus sets to the scrape target.
+
+The one figure that is not in the database is the web's own: responses by status code
+(`qc_http_responses_total`), counted by `ResponseCountMiddleware` in each process. Under
+gunicorn, the workers write their counts to files in PROMETHEUS_MULTIPROC_DIR
+(deploy/gunicorn.conf.py sets it up) and a scrape adds up every worker's, so any worker
+gives the whole server's count.
 """
 
 import ipaddress
+import os
 import secrets
 
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseForbidden
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from qcproject.db import db_now
 
 from . import counters, selectors
-from .models import RELEASE_REASONS, AssignerInstance, AssignmentSource
+from .models import RELEASE_REASONS, AssignmentSource
+
+HTTP_RESPONSES = Counter(
+    "qc_http_responses",
+    "HTTP responses by status code (this web server's processes).",
+    ["code"],
+    registry=None,  # added to each scrape's registry, alone or through the worker files
+)
+
+
+class ResponseCountMiddleware:
+    """Counts every response by status code, the errors the site answered with included
+    (the error-rate alert). First in MIDDLEWARE, so that nothing answers around it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        HTTP_RESPONSES.labels(str(response.status_code)).inc()
+        return response
 
 
 class QCCollector:
@@ -61,26 +92,36 @@ class QCCollector:
             family.add_metric([reason], totals.get(counters.releases(reason), 0))
         yield family
 
+        # Per assigner, by its stable name; one that stopped cleanly is gone, one that died
+        # shows its last cycle growing old until QC_ASSIGNER_STALE_AFTER.
         duration = GaugeMetricFamily(
             "qc_assigner_cycle_duration_seconds",
             "How long the assigner's last cycle took.",
-            labels=["instance"],
+            labels=["assigner"],
         )
         last = GaugeMetricFamily(
             "qc_assigner_last_success_timestamp_seconds",
             "When the assigner last finished a cycle (Unix time).",
-            labels=["instance"],
+            labels=["assigner"],
+        )
+        started = GaugeMetricFamily(
+            "qc_assigner_start_time_seconds",
+            "When the assigner process now running under this name started (Unix time).",
+            labels=["assigner"],
         )
         cycles = CounterMetricFamily(
-            "qc_assigner_cycles", "Cycles the assigner finished.", labels=["instance"]
+            "qc_assigner_cycles", "Cycles the assigner finished.", labels=["assigner"]
         )
-        for instance in AssignerInstance.objects.order_by("name"):
+        for instance in selectors.assigners_live():
             duration.add_metric([instance.name], instance.last_cycle_seconds)
-            if instance.last_cycle_at:
-                last.add_metric([instance.name], instance.last_cycle_at.timestamp())
+            # Not yet cycled: its start, so that "time since the last cycle" is defined.
+            last_at = instance.last_cycle_at or instance.started_at
+            last.add_metric([instance.name], last_at.timestamp())
+            started.add_metric([instance.name], instance.started_at.timestamp())
             cycles.add_metric([instance.name], instance.cycles)
         yield duration
         yield last
+        yield started
         yield cycles
 
 
@@ -112,4 +153,10 @@ def metrics(request):
         )
     registry = CollectorRegistry(auto_describe=False)
     registry.register(QCCollector())
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry.register(HTTP_RESPONSES)
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

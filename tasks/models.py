@@ -235,10 +235,18 @@ class AuditEvent(models.Model):
 
 
 class AssignerInstance(models.Model):
-    """One running `run_assigner` process, as it last reported itself (for metrics and
-    the dashboard). A process that died keeps its row; its `last_cycle_at` grows old."""
+    """One `run_assigner` under its stable name (`--name`: the systemd instance, else the
+    host name), as it last reported itself, for metrics and the dashboard.
+
+    A clean stop deletes the row; a process that died keeps it, its `last_cycle_at` growing
+    old (the "assigner down" alert), until it restarts under the same name and takes the
+    row over, or the row is older than QC_ASSIGNER_STALE_AFTER and is no longer shown.
+    """
 
     name = models.CharField(max_length=255, unique=True)
+    # The process that holds the name now ("host:pid"): a second process started under a
+    # name held by a live one is noticed, and a clean stop deletes only its own row.
+    holder = models.CharField(max_length=255, blank=True, default="")
     started_at = models.DateTimeField(db_default=Now())
     last_cycle_at = models.DateTimeField(null=True)
     last_cycle_seconds = models.FloatField(default=0)
@@ -287,3 +295,59 @@ class Counter(models.Model):
     def __str__(self):
         when = "total" if self.hour == self.ALL_TIME else f"{self.hour:%Y-%m-%d %H}h"
         return f"{self.name} {when} [{self.shard}] = {self.value}"
+
+
+class WaitHour(models.Model):
+    """The wait (created -> first assigned) percentiles of one closed hour, for the
+    dashboard's charts: computed once from that hour's tasks through `qc_tasks_waits`
+    (`tasks.rollups`), so that a 7-day chart reads 168 rows, not a week of tasks."""
+
+    # The start of the hour, UTC; the primary key, so that a window is a range of it.
+    hour = models.DateTimeField(primary_key=True)
+    tasks = models.IntegerField()  # tasks first assigned in the hour
+    p50 = models.FloatField(null=True)  # seconds; NULL when no task was assigned
+    p90 = models.FloatField(null=True)
+
+    class Meta:
+        db_table = "qc_wait_hours"
+        ordering = ["hour"]
+
+    def __str__(self):
+        return f"{self.hour:%Y-%m-%d %H}h: {self.tasks} tasks"
+
+
+class PendingImport(models.Model):
+    """An import file checked and shown in the preview, waiting for its supervisor's
+    confirmation: the parsed rows, kept in a table of their own (`PendingImportChunk`)
+    rather than in the session, for one supervisor, until `expires_at`."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    token = models.CharField(max_length=64, unique=True)
+    file_name = models.CharField(max_length=255)
+    row_count = models.IntegerField()
+    created_at = models.DateTimeField(db_default=Now())
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        db_table = "qc_pending_imports"
+
+    def __str__(self):
+        return f"{self.file_name} ({self.row_count} rows)"
+
+
+class PendingImportChunk(models.Model):
+    """A slice of a pending import's rows (zlib-compressed JSON), small enough for any
+    server's max_allowed_packet however large the file."""
+
+    pending = models.ForeignKey(PendingImport, on_delete=models.CASCADE, related_name="chunks")
+    seq = models.IntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        db_table = "qc_pending_import_chunks"
+        constraints = [
+            models.UniqueConstraint(fields=["pending", "seq"], name="qc_pending_import_chunk_seq")
+        ]
+
+    def __str__(self):
+        return f"{self.pending_id} [{self.seq}]"

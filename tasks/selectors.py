@@ -9,41 +9,46 @@ database's clock.
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, OuterRef, Subquery
+from django.conf import settings
+from django.db.models import (
+    BigIntegerField,
+    Count,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce, Now
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from personnel.models import Person
 from qcproject.db import db_now
 
-from . import counters
+from . import counters, rollups
 from .models import (
     RELEASE_REASONS,
     AssignerInstance,
     Assignment,
     AssignmentSource,
+    Counter,
     Task,
     TaskStatus,
+    WaitHour,
 )
+from .rollups import percentile  # noqa: F401  (the dashboard's and its tests')
 
 WINDOWS = {
-    "hour": ("Last hour", timedelta(hours=1)),
-    "today": ("Today", None),  # since midnight UTC
-    "week": ("Last 7 days", timedelta(days=7)),
+    "hour": (_("Last hour"), timedelta(hours=1)),
+    "today": (_("Today"), None),  # since midnight in TIME_ZONE
+    "week": (_("Last 7 days"), timedelta(days=7)),
 }
 # Percentiles are taken over the latest this many events in the window: enough for a
 # median and a p90 to within half a percentile point, and a bounded read (from one index) however
 # busy the window was.
 PERCENTILE_SAMPLE = 5_000
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """The q-th percentile (0–100) by linear interpolation between closest ranks."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 @dataclass
@@ -102,8 +107,16 @@ def people_counts() -> dict[str, int]:
     }
 
 
+def start_of_today(now: datetime) -> datetime:
+    """Midnight of `now`'s day in the site's time zone (TIME_ZONE), as an aware datetime."""
+    local = timezone.localtime(now)
+    return timezone.make_aware(
+        datetime(local.year, local.month, local.day), timezone.get_current_timezone()
+    )
+
+
 def people_stats(*, now: datetime) -> PeopleStats:
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    today = start_of_today(now)
     current = Task.objects.filter(in_progress_person=OuterRef("pk"))
     done_today = (
         Assignment.objects.filter(person=OuterRef("pk"), completed_at__gte=today)
@@ -157,7 +170,7 @@ class FlowStats:
 def window_start(window: str, *, now: datetime) -> datetime:
     label, span = WINDOWS[window]
     if span is None:
-        return now.replace(hour=0, minute=0, second=0, microsecond=0)
+        return start_of_today(now)
     return now - span
 
 
@@ -265,8 +278,59 @@ def assigner_stats(*, now: datetime) -> list[AssignerRow]:
             last_cycle_seconds=a.last_cycle_seconds,
             cycles=a.cycles,
         )
-        for a in AssignerInstance.objects.order_by("name")
+        for a in assigners_live()
     ]
+
+
+@dataclass
+class HourlySeries:
+    """The dashboard's charts: one value per hour (UTC hour starts, oldest first), the
+    current hour last and still counting."""
+
+    hours: list[datetime]
+    created: list[int]
+    completed: list[int]
+    wait_p50: list[float | None]
+    wait_p90: list[float | None]
+
+
+# The charts' span: 7 days of hours and the current one (the 24-hour chart is its end).
+CHART_HOURS = rollups.KEEP_HOURS
+# Hours still missing from `qc_wait_hours` that one dashboard read computes (the assigner
+# computes them as hours close; this is for a dashboard that opens first, or without an
+# assigner). Each is one index range of at most rollups.HOUR_SAMPLE entries.
+ROLLUP_ON_READ = 24
+
+
+def hourly_series(*, now: datetime) -> HourlySeries:
+    """Tasks created and completed, and the wait's p50 and p90, per hour over the last
+    CHART_HOURS hours and the current one: the counts from the hourly counters (one GROUP
+    BY over at most 2 × 16 × 169 rows), the closed hours' waits from `qc_wait_hours`
+    (169 rows), the current hour's from its latest PERCENTILE_SAMPLE waits."""
+    current = rollups.hour_floor(now)
+    first = current - timedelta(hours=CHART_HOURS)
+    hours = [first + timedelta(hours=n) for n in range(CHART_HOURS + 1)]
+    counts = {
+        (hour, name): int(total)
+        for hour, name, total in Counter.objects.filter(
+            hour__gte=first, name__in=[counters.CREATED, counters.COMPLETIONS]
+        )
+        .values_list("hour", "name")
+        .annotate(total=Sum("value"))
+        .order_by()
+    }
+    rollups.wait_hours_rollup(now=now, limit=ROLLUP_ON_READ)
+    waits = {w.hour: w for w in WaitHour.objects.filter(hour__gte=first, hour__lt=current)}
+    live = rollups.waits_between(current, None, limit=PERCENTILE_SAMPLE)
+    p50 = [waits[h].p50 if h in waits else None for h in hours[:-1]]
+    p90 = [waits[h].p90 if h in waits else None for h in hours[:-1]]
+    return HourlySeries(
+        hours=hours,
+        created=[counts.get((h, counters.CREATED), 0) for h in hours],
+        completed=[counts.get((h, counters.COMPLETIONS), 0) for h in hours],
+        wait_p50=[*p50, rollups.percentile(live, 50)],
+        wait_p90=[*p90, rollups.percentile(live, 90)],
+    )
 
 
 @dataclass
@@ -277,6 +341,7 @@ class Dashboard:
     people: PeopleStats
     flow: FlowStats
     assigners: list[AssignerRow]
+    charts: HourlySeries
 
 
 def dashboard_get(*, window: str = "hour") -> Dashboard:
@@ -288,4 +353,32 @@ def dashboard_get(*, window: str = "hour") -> Dashboard:
         people=people_stats(now=now),
         flow=flow_stats(since=window_start(window, now=now)),
         assigners=assigner_stats(now=now),
+        charts=hourly_series(now=now),
     )
+
+
+# --- the registry of running assigners (written by tasks.assigner) ---
+
+
+def last_seen():
+    """When an assigner was last heard from: its last cycle, else its start."""
+    return Coalesce("last_cycle_at", "started_at")
+
+
+def _stale_cutoff():
+    return Now() - Value(timedelta(seconds=settings.QC_ASSIGNER_STALE_AFTER))
+
+
+def assigners_live():
+    """Assigners seen within QC_ASSIGNER_STALE_AFTER, by name (the rows metrics show)."""
+    return (
+        AssignerInstance.objects.alias(seen=last_seen())
+        .filter(seen__gte=_stale_cutoff())
+        .order_by("name")
+    )
+
+
+def assigners_stale():
+    """Assigners not seen for QC_ASSIGNER_STALE_AFTER: they died and never came back under
+    their name (deleted when an assigner starts, and by `manage.py prune`)."""
+    return AssignerInstance.objects.alias(seen=last_seen()).filter(seen__lt=_stale_cutoff())

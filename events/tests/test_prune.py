@@ -58,10 +58,11 @@ def test_unsequenced_events_are_never_pruned():
     assert services.events_prune() == 0
 
 
-def test_the_command_prunes_with_the_days_given(capsys):
-    task_create(descriptions=["a"])
+def test_manage_py_prune_prunes_events_past_the_retention(capsys, settings):
+    settings.QC_EVENT_RETENTION_DAYS = 2
+    task_create(descriptions=["a", "b"])
     services.events_sequence()
-    age(3)
-    call_command("prune_events", "--days", "2")
-    assert "1 events pruned" in capsys.readouterr().out
-    assert not Event.objects.exists()
+    age(3, pk=Event.objects.order_by("id")[0].pk)
+    call_command("prune", "events")
+    assert "events: deleted 1 rows" in capsys.readouterr().out
+    assert Event.objects.count() == 1

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.staticfiles import finders
 
 from personnel.models import Person
-from tasks.models import TaskStatus
+from tasks.models import Task, TaskStatus
 from tasks.services import task_create
 from tasks.sessions import person_login
 
@@ -177,3 +177,136 @@ def test_page_script_writes_task_data_as_text_only():
         script = f.read()
     assert "innerHTML" not in script and "insertAdjacentHTML" not in script
     assert "localStorage" not in script and "sessionStorage" not in script
+
+
+# --- languages ---
+
+
+def test_pages_follow_the_browsers_language(client, make_person):
+    r = client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="de-DE,de;q=0.9,en;q=0.5")
+    html = r.content.decode()
+    assert '<html lang="de">' in html
+    assert '<label for="id_username">Benutzername</label>' in html
+    assert r["Content-Language"] == "de"
+    assert "Accept-Language" in r["Vary"]
+
+    client.force_login(make_person("Ada").user)
+    html = client.get("/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert '<html lang="es">' in html and "Empezar a trabajar" in html
+
+
+def test_an_unknown_language_falls_back_to_english(client):
+    html = client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="tlh").content.decode()
+    assert '<html lang="en">' in html and "Sign in" in html
+
+
+def test_chosen_language_is_remembered_by_the_browser_for_a_year(client, make_person):
+    client.force_login(make_person().user)
+    r = client.post("/i18n/setlang/", {"language": "de", "next": "/"})
+    assert r.status_code == 302 and r["Location"] == "/"
+    cookie = r.cookies["django_language"]
+    assert cookie.value == "de" and int(cookie["max-age"]) == 365 * 24 * 60 * 60
+    # It wins over the browser's own language, until another is chosen.
+    html = client.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert '<html lang="de">' in html and "Arbeit beginnen" in html
+    assert 'value="de" lang="de" selected' in html
+
+
+def test_language_chooser_refuses_other_sites_and_unknown_languages(client):
+    r = client.post("/i18n/setlang/", {"language": "tlh", "next": "https://evil.example/"})
+    assert r.status_code == 302 and r["Location"] == "/"
+    assert "django_language" not in r.cookies
+
+
+def test_page_loads_the_script_catalog_in_the_pages_language(client, make_person):
+    client.force_login(make_person().user)
+    assert 'src="/jsi18n/"' in client.get("/").content.decode()
+    script = client.get("/jsi18n/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "Arbeit begonnen." in script and "Wartet (%(n)s in der Warteschlange)" in script
+    # Only the project's own strings: no other app's catalog rides along.
+    assert "Januar" not in script
+    english = client.get("/jsi18n/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Arbeit begonnen." not in english
+
+
+def test_sign_out_message_is_translated(client, make_person):
+    person = make_person()
+    (task,) = task_create(descriptions=["x"])
+    person_login(person_id=person.pk)
+    client.force_login(person.user)
+    client.cookies["django_language"] = "es"
+    r = client.post("/accounts/logout/", follow=True)
+    assert f"Ha cerrado la sesión. La tarea #{task.pk} volvió a la cola.".encode() in r.content
+
+
+def test_token_requests_are_answered_in_the_default_language_without_vary(client, make_person):
+    from rest_framework.authtoken.models import Token
+
+    person = make_person()
+    key = Token.objects.create(user=person.user).key
+    r = client.post(
+        f"/personnel/{person.pk}/heartbeat",
+        HTTP_AUTHORIZATION=f"Token {key}",
+        HTTP_ACCEPT_LANGUAGE="de",
+    )
+    assert r.status_code == 409
+    assert r.json()["detail"] == "No work session is active. Start work again to get a task."
+    assert "Accept-Language" not in r.get("Vary", "") and "Content-Language" not in r
+    # A German request just before, in the same thread, does not leak its language.
+    client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="de")
+    r = client.post("/tasks/1/complete", HTTP_AUTHORIZATION="Token wrong")
+    assert r.json()["detail"] == "Invalid token."
+
+
+# --- account ---
+
+
+def test_portal_header_links_to_change_password(client, make_person):
+    client.force_login(make_person().user)
+    assert 'href="/accounts/password_change/"' in client.get("/").content.decode()
+
+
+def test_change_password_needs_a_sign_in(client):
+    r = client.get("/accounts/password_change/")
+    assert r.status_code == 302
+    assert r["Location"] == "/accounts/login/?next=/accounts/password_change/"
+
+
+def test_change_password_keeps_the_person_signed_in_and_at_work(client, make_person):
+    person = make_person("Ada", password="correct-horse-battery")
+    (task,) = task_create(descriptions=["x"])
+    person_login(person_id=person.pk)
+    client.force_login(person.user)
+    page = client.get("/accounts/password_change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'autocomplete="current-password"' in html and "portal/portal.css" in html
+    assert "Ada" in html  # the portal's header
+
+    wrong = client.post(
+        "/accounts/password_change/",
+        {"old_password": "nope", "new_password1": "a-fresh-passphrase", "new_password2": "x"},
+    )
+    assert wrong.status_code == 200 and b'aria-invalid="true"' in wrong.content
+
+    r = client.post(
+        "/accounts/password_change/",
+        {
+            "old_password": "correct-horse-battery",
+            "new_password1": "a-fresh-passphrase",
+            "new_password2": "a-fresh-passphrase",
+        },
+    )
+    assert r.status_code == 302 and r["Location"] == "/accounts/password_change/done/"
+    assert b"Your password was changed" in client.get(r["Location"]).content
+    person.user.refresh_from_db()
+    assert person.user.check_password("a-fresh-passphrase")
+    assert client.get("/").status_code == 200  # still signed in
+    person.refresh_from_db()
+    assert person.is_logged_in
+    assert Task.objects.get(pk=task.pk).status == TaskStatus.IN_PROGRESS
+
+
+def test_admins_own_change_password_page_keeps_the_admin_look(admin_client):
+    html = admin_client.get("/admin/password_change/").content.decode()
+    assert "portal/portal.css" not in html and 'id="content"' in html

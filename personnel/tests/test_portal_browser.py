@@ -10,16 +10,13 @@ UPDATE_SCREENSHOTS=1 is set, so an ordinary test run leaves the working tree cle
 
 import os
 import re
-import subprocess
-import sys
 import time
-from contextlib import contextmanager
 from datetime import timedelta
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from django.db.models.functions import Now
+from playwright.sync_api import expect
 
 from personnel.models import Person
 from tasks.interventions import task_release
@@ -27,93 +24,14 @@ from tasks.models import Assignment, Task, TaskStatus
 from tasks.services import task_create
 from tasks.sessions import person_login, person_logout
 
-# Playwright's sync API runs an event loop in this thread, and Django refuses database
-# queries from a thread with a running loop unless told it is safe: it is, the loop only
-# drives the browser.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-from playwright.sync_api import expect  # noqa: E402
-
-from tasks.testing import subprocess_env
+from .browser import ROOT, expect_task, sign_in, start_work
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parents[2]
-PASSWORD = "correct-horse-battery"
 SCREENSHOT = ROOT / "docs" / "screenshots" / "portal.png"
 
 
-# --- fixtures ---
-
-
-@pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(
-        base_url=live_server.url, viewport={"width": 1280, "height": 800}, locale="en-GB"
-    )
-    context.set_default_timeout(5_000)
-    page = context.new_page()
-    yield page
-    context.close()
-
-
-@pytest.fixture(scope="module")
-def assigner(django_db_setup, tmp_path_factory):
-    """`run_assigner --interval 0.5` on the test database, running beside the whole module."""
-    with _assigner_process(tmp_path_factory.mktemp("assigner") / "assigner.log") as proc:
-        yield proc
-
-
-@pytest.fixture
-def expiring_sessions(settings, assigner, tmp_path):
-    """A 2-second heartbeat timeout, for the live server (this process) and for a second
-    assigner that sweeps with it."""
-    settings.QC_HEARTBEAT_TIMEOUT = 2
-    with _assigner_process(tmp_path / "assigner.log", QC_HEARTBEAT_TIMEOUT="2"):
-        yield 2
-
-
-@contextmanager
-def _assigner_process(log_path: Path, **env):
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "manage.py", "run_assigner", "--interval", "0.5"],
-            cwd=ROOT,
-            env={**subprocess_env(), **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            yield proc
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-# --- helpers ---
-
-
-def sign_in(page, username: str) -> None:
-    page.goto("/")
-    expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/$"))
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/$"))
-
-
-def start_work(page) -> None:
-    page.get_by_role("button", name="Start work").click()
-
-
-def expect_task(page, task) -> None:
-    expect(page.locator("#panel-working")).to_be_visible()
-    expect(page.locator("#task-id")).to_have_text(f"#{task.pk}")
-    expect(page.locator("#task-description")).to_have_text(task.description)
+# --- helpers (the shared ones, and the fixtures, are in browser.py and conftest.py) ---
 
 
 def wait_until(predicate, timeout: float = 5.0) -> None:

@@ -125,6 +125,9 @@ OTHER_ROUTES = {
         (200, 200, 200, 200),
     ),
     "accounts/reset/done/": ("get", "/accounts/reset/done/", (200, 200, 200, 200)),
+    # The language chooser (a cookie, then back to the page) and the script's catalog.
+    "i18n/setlang/": ("post", "/i18n/setlang/", (302, 302, 302, 302)),
+    "jsi18n/": ("get", "/jsi18n/", (200, 200, 200, 200)),
 }
 
 # Route prefixes outside the matrix, and why.

@@ -8,6 +8,12 @@
  * Every change goes through the REST API. Completing a task shows the `next_task` of that
  * one response: no reload, no wait for the assigner. Task data is only ever written with
  * textContent.
+ *
+ * The state also shows outside the page, for someone looking at a part or at another tab:
+ * in the title and the favicon, and (opted in, per browser) with a sound and a desktop
+ * notification when a task arrives while the tab is hidden. Ctrl+Enter (⌘+Enter) completes
+ * from anywhere on the page. Text comes from Django's JavaScript catalog (jsi18n), in the
+ * page's language.
  */
 (function () {
   "use strict";
@@ -17,6 +23,23 @@
 
   function $(id) {
     return document.getElementById(id);
+  }
+
+  // Django's catalog defines these; without it (it failed to load) the page works in English.
+  var gettext =
+    window.gettext ||
+    function (text) {
+      return text;
+    };
+  var ngettext =
+    window.ngettext ||
+    function (singular, plural, n) {
+      return n === 1 ? singular : plural;
+    };
+  function fmt(text, values) {
+    return text.replace(/%\((\w+)\)s/g, function (match, name) {
+      return String(values[name]);
+    });
   }
 
   // Heartbeats: every 25 s while working (well inside the timeout, 90 s by default), every
@@ -43,6 +66,11 @@
   var retryAt = 0;
   var retryReason = "";
   var lastTick = Date.now();
+  var queueCount = null; // tasks waiting, as last read
+  var lastNotification = null;
+  var audio = null; // the AudioContext, made on a click (browsers let a page play after one)
+  var prefs = readPrefs();
+  var isMac = /Mac|iPhone|iPad|iPod/.test(navigator.platform || navigator.userAgent);
 
   // --- HTTP ---
 
@@ -113,7 +141,11 @@
         }
         var delay = Math.min(Math.pow(2, attempt), MAX_BACKOFF_S);
         if (answer && answer.retryAfter) delay = Math.max(delay, answer.retryAfter);
-        setReconnecting(true, delay, answer ? "The server is unavailable." : "Connection lost.");
+        setReconnecting(
+          true,
+          delay,
+          answer ? gettext("The server is unavailable.") : gettext("Connection lost."),
+        );
         await sleep(delay * 1000);
         if (myEpoch !== epoch) return null;
       }
@@ -135,7 +167,11 @@
     if (answer.status !== 200) return handleError(answer);
     showPerson(answer.body, null);
     refreshQueueSize();
-    announce(task ? "Work started. Task #" + task.id + " is yours." : "Work started.");
+    announce(
+      task
+        ? fmt(gettext("Work started. Task #%(id)s is yours."), { id: task.id })
+        : gettext("Work started."),
+    );
     focusPrimary();
   }
 
@@ -157,11 +193,16 @@
       setTimeout(renderCompleteButton, REARM_MS + 20);
       setTask(next, null);
       setState("working");
-      announce("Task #" + done.id + " completed. Next: task #" + next.id + ".");
+      announce(
+        fmt(gettext("Task #%(done)s completed. Next: task #%(next)s."), {
+          done: done.id,
+          next: next.id,
+        }),
+      );
     } else {
       task = null;
       setState("waiting");
-      announce("Task #" + done.id + " completed. No more tasks for now.");
+      announce(fmt(gettext("Task #%(id)s completed. No more tasks for now."), { id: done.id }));
       focusIfLost($("waiting-title"));
     }
     scheduleBeat();
@@ -185,11 +226,14 @@
   }
 
   function lostMessage(lost) {
-    return (
-      "Task #" + lost.id + " is no longer yours: a supervisor took it back, or it was " +
-      "finished in another window." +
-      (task ? " Your task now is #" + task.id + "." : "")
+    var text = fmt(
+      gettext(
+        "Task #%(id)s is no longer yours: a supervisor took it back, or it was finished in another window.",
+      ),
+      { id: lost.id },
     );
+    if (task) text += " " + fmt(gettext("Your task now is #%(id)s."), { id: task.id });
+    return text;
   }
 
   async function stopWork() {
@@ -202,8 +246,8 @@
     setState("idle");
     announce(
       held
-        ? "You stopped work. Task #" + held.id + " went back to the queue."
-        : "You stopped work.",
+        ? fmt(gettext("You stopped work. Task #%(id)s went back to the queue."), { id: held.id })
+        : gettext("You stopped work."),
     );
     $("start").focus();
   }
@@ -222,9 +266,12 @@
     if (before && (!task || task.id !== before.id)) {
       announce(lostMessage(before));
     } else if (!before && task) {
-      announce("New task #" + task.id + " assigned to you.");
+      announce(fmt(gettext("New task #%(id)s assigned to you."), { id: task.id }));
     }
-    if (task && (!before || task.id !== before.id)) focusIfLost($("complete"));
+    if (task && (!before || task.id !== before.id)) {
+      focusIfLost($("complete"));
+      alertArrival(task);
+    }
     refreshQueueSize();
   }
 
@@ -234,14 +281,21 @@
         var element = $("queue-size");
         if (answer.status !== 200 || typeof answer.body.pending !== "number") {
           element.hidden = true;
+          queueCount = null;
+          renderTitle();
           return;
         }
         var n = answer.body.pending;
+        queueCount = n;
         element.textContent =
           n === 0
-            ? "The queue is empty."
-            : n + (n === 1 ? " task waits" : " tasks wait") + " in the queue.";
+            ? gettext("The queue is empty.")
+            : fmt(
+                ngettext("%(n)s task waits in the queue.", "%(n)s tasks wait in the queue.", n),
+                { n: n },
+              );
         element.hidden = state !== "working" && state !== "waiting";
+        renderTitle();
       })
       .catch(function () {
         /* the count is a nicety; the heartbeat reports connection trouble */
@@ -300,15 +354,17 @@
     setState("expired");
     var why =
       body.code === "no_session"
-        ? "Your work session was ended: it timed out, or was stopped in another window " +
-          "or by a supervisor."
-        : "Your work session expired: the page lost contact with the server for too long.";
-    var text =
-      why +
-      (held
-        ? " Task #" + held.id + " went back to the queue."
-        : " Any task you had went back to the queue.") +
-      " Press Start again to go on working.";
+        ? gettext(
+            "Your work session was ended: it timed out, or was stopped in another window or by a supervisor.",
+          )
+        : gettext("Your work session expired: the page lost contact with the server for too long.");
+    var text = [
+      why,
+      held
+        ? fmt(gettext("Task #%(id)s went back to the queue."), { id: held.id })
+        : gettext("Any task you had went back to the queue."),
+      gettext("Press Start again to go on working."),
+    ].join(" ");
     // Set after the panel shows, so screen readers announce the alert.
     $("expired-text").textContent = "";
     requestAnimationFrame(function () {
@@ -322,15 +378,18 @@
     if (answer.status === 401) {
       task = null;
       clearBeat();
+      announce("");
       setState("signed-out");
       focusIfLost($("signed-out-title"), true);
       return;
     }
-    var detail = answer.body.detail || "The request failed (HTTP " + answer.status + ").";
+    var detail =
+      answer.body.detail ||
+      fmt(gettext("The request failed (HTTP %(status)s)."), { status: answer.status });
     if (answer.status === 403) {
       // The page only acts for its own person: a refusal means this browser's sign-in
       // changed (another account, or a new CSRF token) since the page loaded.
-      detail = "Your sign-in changed in another window. Reload this page.";
+      detail = gettext("Your sign-in changed in another window. Reload this page.");
     }
     announce(detail);
     scheduleBeat();
@@ -343,33 +402,39 @@
       $("panel-" + name).hidden = name !== next;
     });
     var labels = {
-      idle: "Not working",
-      working: "Working",
-      waiting: "Working · waiting for a task",
-      expired: "Session ended",
-      "signed-out": "Signed out",
+      idle: gettext("Not working"),
+      working: gettext("Working"),
+      waiting: gettext("Working · waiting for a task"),
+      expired: gettext("Session ended"),
+      "signed-out": gettext("Signed out"),
     };
     $("state-text").textContent = labels[next] || "";
     $("stop").hidden = next !== "working" && next !== "waiting";
     $("queue-size").hidden = $("stop").hidden || !$("queue-size").textContent;
     if (next !== "working" && next !== "waiting") setReconnecting(false);
+    renderTitle();
   }
 
   function setReconnecting(on, delay, reason) {
     document.getElementById("portal").dataset.reconnecting = on ? "true" : "false";
+    var changed = $("connection").hidden === on;
     $("connection").hidden = !on;
     if (on) {
       retryAt = Date.now() + delay * 1000;
       retryReason = reason;
       renderRetry();
     }
+    if (changed) renderTitle();
   }
 
   function renderRetry() {
     var seconds = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
     $("connection-text").textContent =
       retryReason +
-      (seconds > 0 ? " Reconnecting in " + seconds + " s…" : " Reconnecting…");
+      " " +
+      (seconds > 0
+        ? fmt(gettext("Reconnecting in %(seconds)s s…"), { seconds: seconds })
+        : gettext("Reconnecting…"));
   }
 
   function renderCompleteButton() {
@@ -377,7 +442,192 @@
     // aria-disabled, not disabled: the button keeps the keyboard focus between tasks.
     if (off) $("complete").setAttribute("aria-disabled", "true");
     else $("complete").removeAttribute("aria-disabled");
-    $("complete").textContent = completing ? "Completing…" : "Complete";
+    $("complete").textContent = completing ? gettext("Completing…") : gettext("Complete");
+  }
+
+  // --- the state outside the page: title, favicon, sound, desktop notification ---
+
+  var BRAND = " — qc-assign";
+
+  function renderTitle() {
+    var reconnecting = !$("connection").hidden;
+    var title;
+    if (reconnecting) {
+      title = gettext("Reconnecting…");
+    } else if (state === "working" && task) {
+      title = fmt(gettext("● Task #%(id)s"), { id: task.id });
+    } else if (state === "waiting") {
+      title =
+        queueCount === null
+          ? gettext("Waiting")
+          : fmt(gettext("Waiting (%(n)s in queue)"), { n: queueCount });
+    } else if (state === "idle") {
+      title = gettext("Not working");
+    } else if (state === "expired") {
+      title = gettext("Session ended");
+    } else if (state === "signed-out") {
+      title = gettext("Signed out");
+    } else {
+      title = gettext("Loading…");
+    }
+    document.title = title + BRAND;
+    setFavicon(reconnecting ? "reconnecting" : state);
+  }
+
+  // The app's mark with a badge for the state: green (a task), amber (waiting), amber with
+  // a bar (reconnecting), red with a cross (ended); no badge when not working.
+  var BADGES = {
+    working: '<circle cx="23" cy="23" r="9" fill="#16a34a" stroke="#fff" stroke-width="2"/>',
+    waiting:
+      '<circle cx="23" cy="23" r="9" fill="#f59e0b" stroke="#fff" stroke-width="2"/>' +
+      '<circle cx="23" cy="23" r="3" fill="#fff"/>',
+    reconnecting:
+      '<circle cx="23" cy="23" r="9" fill="#f59e0b" stroke="#fff" stroke-width="2"/>' +
+      '<path d="M18 23h10" stroke="#fff" stroke-width="3"/>',
+    expired:
+      '<circle cx="23" cy="23" r="9" fill="#dc2626" stroke="#fff" stroke-width="2"/>' +
+      '<path d="M19.5 19.5l7 7m0-7l-7 7" stroke="#fff" stroke-width="2.5"/>',
+  };
+  BADGES["signed-out"] = BADGES.expired;
+
+  function setFavicon(kind) {
+    var link = $("favicon");
+    if (!link || link.dataset.state === kind) return;
+    var svg =
+      '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32" data-state="' +
+      kind +
+      '"><rect width="32" height="32" rx="7" fill="#243b53"/>' +
+      '<text x="13" y="18" font-family="DejaVu Sans, Verdana, sans-serif" font-size="11" ' +
+      'font-weight="700" text-anchor="middle" fill="#f0f4f8">QC</text>' +
+      (BADGES[kind] || "") +
+      "</svg>";
+    link.href = "data:image/svg+xml," + encodeURIComponent(svg);
+    link.dataset.state = kind;
+  }
+
+  // A task arrived by itself (not by the person's own action): tell someone who is not
+  // looking at this tab, if they asked for it in this browser.
+  function alertArrival(arrived) {
+    if (!prefs.alerts || document.visibilityState !== "hidden") return;
+    chime();
+    if (!("Notification" in window) || Notification.permission !== "granted") return;
+    try {
+      var notification = new Notification(fmt(gettext("New task #%(id)s"), { id: arrived.id }), {
+        body: arrived.description.slice(0, 200),
+        tag: "qc-assign-task",
+        lang: document.documentElement.lang,
+      });
+      notification.onclick = function () {
+        window.focus();
+        notification.close();
+      };
+      lastNotification = notification;
+    } catch (error) {
+      // Some browsers (Chrome on Android) only notify through a service worker: the
+      // sound and the title still tell.
+    }
+  }
+
+  function unlockAudio() {
+    var Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) return null;
+    if (!audio) audio = new Context();
+    if (audio.state === "suspended") audio.resume();
+    return audio;
+  }
+
+  // Two short rising tones, about half a second.
+  function chime() {
+    var context = unlockAudio();
+    if (!context) return;
+    var now = context.currentTime;
+    [
+      [880, 0],
+      [1318.5, 0.17],
+    ].forEach(function (tone) {
+      var oscillator = context.createOscillator();
+      var gain = context.createGain();
+      var at = now + tone[1];
+      oscillator.type = "sine";
+      oscillator.frequency.value = tone[0];
+      gain.gain.setValueAtTime(0.0001, at);
+      gain.gain.exponentialRampToValueAtTime(0.25, at + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.32);
+      oscillator.connect(gain);
+      gain.connect(context.destination);
+      oscillator.start(at);
+      oscillator.stop(at + 0.35);
+    });
+  }
+
+  // --- preferences, remembered by this browser (a cookie: two flags, nothing personal) ---
+
+  var PREFS_COOKIE = "qc_portal_prefs";
+
+  function readPrefs() {
+    var match = document.cookie.match(/(?:^|;\s*)qc_portal_prefs=([^;]*)/);
+    var values = new URLSearchParams(match ? decodeURIComponent(match[1]) : "");
+    return { alerts: values.get("alerts") === "1", shortcut: values.get("shortcut") !== "0" };
+  }
+
+  function savePrefs() {
+    var value = "alerts=" + (prefs.alerts ? 1 : 0) + "&shortcut=" + (prefs.shortcut ? 1 : 0);
+    document.cookie =
+      PREFS_COOKIE +
+      "=" +
+      encodeURIComponent(value) +
+      "; max-age=31536000; path=/; samesite=lax" +
+      (location.protocol === "https:" ? "; secure" : "");
+  }
+
+  function renderPrefs() {
+    $("pref-alerts").checked = prefs.alerts;
+    $("pref-shortcut").checked = prefs.shortcut;
+    $("shortcut-hint").hidden = !prefs.shortcut;
+    if (prefs.shortcut) {
+      $("complete").setAttribute("aria-keyshortcuts", isMac ? "Meta+Enter" : "Control+Enter");
+    } else {
+      $("complete").removeAttribute("aria-keyshortcuts");
+    }
+    var status = "";
+    if (prefs.alerts) {
+      if (!("Notification" in window) || !window.isSecureContext) {
+        status = gettext(
+          "This browser cannot show desktop notifications for this page; the sound still plays.",
+        );
+      } else if (Notification.permission === "denied") {
+        status = gettext(
+          "Desktop notifications are blocked for this site in the browser's settings; the sound still plays.",
+        );
+      }
+    }
+    $("alerts-status").textContent = status;
+  }
+
+  function onAlertsChange() {
+    prefs.alerts = $("pref-alerts").checked;
+    savePrefs();
+    if (prefs.alerts) {
+      unlockAudio(); // now, during the click: later, with the tab hidden, it may not start
+      if ("Notification" in window && Notification.permission === "default") {
+        Notification.requestPermission().then(renderPrefs, renderPrefs);
+      }
+    }
+    renderPrefs();
+  }
+
+  function onShortcutChange() {
+    prefs.shortcut = $("pref-shortcut").checked;
+    savePrefs();
+    renderPrefs();
+  }
+
+  // Ctrl+Enter (⌘+Enter) completes from anywhere on the page, the notes field included.
+  function onKeydown(event) {
+    if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey)) return;
+    if (event.altKey || event.shiftKey || !prefs.shortcut || state !== "working") return;
+    event.preventDefault(); // a focused button must not also take it as a click
+    if (!event.repeat) completeTask();
   }
 
   function clearBeat() {
@@ -410,11 +660,22 @@
     if (lost || force) element.focus();
   }
 
+  // The page's language, in the browser's regional variant when it has one (en-GB dates for
+  // a British browser on the English page).
+  function dateLocale() {
+    var page = document.documentElement.lang || "en";
+    var preferred = (navigator.languages || []).filter(function (tag) {
+      return tag.split("-")[0].toLowerCase() === page.split("-")[0].toLowerCase();
+    });
+    return preferred.length ? preferred[0] : page;
+  }
+
   function formatDate(date) {
     try {
-      return new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" }).format(
-        date,
-      );
+      return new Intl.DateTimeFormat(dateLocale(), {
+        dateStyle: "medium",
+        timeStyle: "short",
+      }).format(date);
     } catch (error) {
       return date.toLocaleString();
     }
@@ -428,18 +689,19 @@
     function two(n) {
       return (n < 10 ? "0" : "") + n;
     }
-    if (h > 0) return h + " h " + two(m) + " min";
-    if (m > 0) return m + " min " + two(s) + " s";
-    return s + " s";
+    if (h > 0) return fmt(gettext("%(h)s h %(m)s min"), { h: h, m: two(m) });
+    if (m > 0) return fmt(gettext("%(m)s min %(s)s s"), { m: m, s: two(s) });
+    return fmt(gettext("%(s)s s"), { s: s });
   }
 
   function formatAge(ms) {
     var minutes = Math.floor(ms / 60000);
-    if (minutes < 1) return "(just now)";
-    if (minutes < 60) return "(" + minutes + " min ago)";
+    if (minutes < 1) return gettext("(just now)");
+    if (minutes < 60) return fmt(gettext("(%(n)s min ago)"), { n: minutes });
     var hours = Math.floor(minutes / 60);
-    if (hours < 48) return "(" + hours + " h ago)";
-    return "(" + Math.floor(hours / 24) + " days ago)";
+    if (hours < 48) return fmt(gettext("(%(n)s h ago)"), { n: hours });
+    var days = Math.floor(hours / 24);
+    return fmt(ngettext("(%(n)s day ago)", "(%(n)s days ago)", days), { n: days });
   }
 
   function tick() {
@@ -465,8 +727,18 @@
   $("complete").addEventListener("click", completeTask);
   $("stop").addEventListener("click", stopWork);
   $("retry-now").addEventListener("click", poke);
+  $("pref-alerts").addEventListener("change", onAlertsChange);
+  $("pref-shortcut").addEventListener("change", onShortcutChange);
+  window.addEventListener("keydown", onKeydown, true);
+  // Any click lets the page play the sound later, once the person has opted in.
+  document.addEventListener("click", function () {
+    if (prefs.alerts) unlockAudio();
+  });
   document.addEventListener("visibilitychange", function () {
-    if (document.visibilityState === "visible") poke();
+    if (document.visibilityState !== "visible") return;
+    if (lastNotification) lastNotification.close();
+    lastNotification = null;
+    poke();
   });
   window.addEventListener("online", poke);
   window.addEventListener("pageshow", function (event) {
@@ -474,10 +746,17 @@
   });
   window.addEventListener("offline", function () {
     if (state === "working" || state === "waiting") {
-      setReconnecting(true, 0, "No network connection.");
+      setReconnecting(true, 0, gettext("No network connection."));
     }
   });
   setInterval(tick, 1000);
+
+  if (isMac) {
+    document.querySelectorAll(".mod-key").forEach(function (key) {
+      key.textContent = "⌘";
+    });
+  }
+  renderPrefs();
 
   // The state the server rendered; a session left open may have expired meanwhile, so it
   // is confirmed with a heartbeat at once.

@@ -1,9 +1,16 @@
-"""The assignment history as CSV, filtered as on the admin's list page, streamed."""
+"""The assignment history as CSV, filtered as on the admin's list page, streamed.
+
+Timestamps are in the site's time zone (TIME_ZONE) with their UTC offset, so a reader
+never has to guess the zone. Text cells that a spreadsheet would run as a formula are
+neutralised.
+"""
 
 import csv
+from datetime import datetime
 
 from django.core.exceptions import PermissionDenied
 from django.http import StreamingHttpResponse
+from django.utils import timezone
 
 HEADER = [
     "assignment_id",
@@ -31,6 +38,22 @@ _COLUMNS = [
 ]
 
 
+# What starts a formula in Excel, LibreOffice and Google Sheets (with tab and carriage
+# return, which some of them skip before looking): such a cell gets a leading apostrophe,
+# which spreadsheets show as text and do not display.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value):
+    """One value as a CSV cell: datetimes in the site's zone with their offset, text that
+    could run as a formula made inert."""
+    if isinstance(value, datetime):
+        return timezone.localtime(value).isoformat()
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 class _Echo:
     """A file that hands back what is written to it: csv.writer makes each line for us."""
 
@@ -50,9 +73,7 @@ def export_view(model_admin, request):
     def lines():
         yield writer.writerow(HEADER)
         for row in rows.iterator(chunk_size=2000):
-            yield writer.writerow(
-                [value.isoformat() if hasattr(value, "isoformat") else value for value in row]
-            )
+            yield writer.writerow([cell(value) for value in row])
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="assignments.csv"'

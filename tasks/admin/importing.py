@@ -1,94 +1,130 @@
-"""The task import wizard: upload a file, see a preview with per-row errors, confirm.
+"""The task import wizard: upload a file, see a preview with per-row errors, confirm; and
+the template to start from.
 
-Parsing is `tasks.importing`, validation and writing are the import services.
+Reading files and keeping a checked import are `tasks.importing`; validation and writing
+are the import services.
 """
 
-import secrets
-
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from qcproject.exceptions import DomainError
-from tasks import services
-from tasks.importing import parse_import_file
+from tasks import importing, services
 
 IMPORT_PREVIEW_ROWS = 50
-IMPORT_SESSION_KEY = "qc_task_import"
+TEMPLATES = {
+    "csv": ("text/csv; charset=utf-8", importing.template_csv),
+    "xlsx": (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        importing.template_xlsx,
+    ),
+}
 
 
 class ImportForm(forms.Form):
     file = forms.FileField(
-        help_text="CSV with a header row (columns: description, external_id) or a JSON list "
-        'of objects like {"description": "…", "external_id": "…"}. external_id is optional; '
-        "a task whose external_id was imported before is skipped."
+        help_text="An Excel workbook (.xlsx, first sheet), a CSV file (comma, semicolon or tab "
+        "separated) with a header row, or a JSON list of objects like "
+        '{"description": "…", "external_id": "…"}. Columns: description, and optionally '
+        "external_id; a task whose external_id was imported before is skipped."
+    )
+    encoding = forms.ChoiceField(
+        choices=list(importing.ENCODINGS.items()),
+        initial="utf-8",
+        required=False,
+        widget=forms.RadioSelect,
+        help_text="For CSV and JSON files. Excel workbooks need no choice.",
     )
 
 
-def import_view(model_admin, request):
+def _check(request):
     if not request.user.has_perm("tasks.import_tasks"):
         raise PermissionDenied
+
+
+def import_view(model_admin, request):
+    _check(request)
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
         "title": "Import tasks",
         "form": ImportForm(),
+        "max_rows": settings.QC_MAX_IMPORT_ROWS,
+        "max_size": importing.max_bytes_text(),
     }
     if request.method == "POST" and "confirm" in request.POST:
         return _import_confirm(model_admin, request)
     if request.method == "POST":
         form = ImportForm(request.POST, request.FILES)
         context["form"] = form
-        if form.is_valid():
-            upload = form.cleaned_data["file"]
-            try:
-                rows = parse_import_file(upload.name, upload.read())
-            except DomainError as exc:
-                form.add_error("file", exc.message)
-            else:
-                errors = services.task_import_validate(rows)
-                context.update(
-                    file_name=upload.name,
-                    row_count=len(rows),
-                    preview=rows[:IMPORT_PREVIEW_ROWS],
-                    errors=sorted(errors.items()),
-                    error_count=len(errors),
-                )
-                if not errors:
-                    token = secrets.token_urlsafe(16)
-                    request.session[IMPORT_SESSION_KEY] = {
-                        "token": token,
-                        "name": upload.name,
-                        "rows": [[r.line, r.description, r.external_id] for r in rows],
-                    }
-                    context["token"] = token
+        valid = form.is_valid()
+        if getattr(request, "upload_too_large", False):
+            # Refused while it arrived (importing.UploadSizeLimit): never read, never kept.
+            form.errors["file"] = form.error_class(
+                [f"The file is larger than {importing.max_bytes_text()}; split it."]
+            )
+        elif valid:
+            _preview(request, form, context)
     return TemplateResponse(request, "admin/tasks/task/import.html", context)
 
 
-def _import_confirm(model_admin, request):
-    pending = request.session.get(IMPORT_SESSION_KEY)
-    if not pending or pending.get("token") != request.POST.get("token"):
-        model_admin.message_user(
-            request, "That import expired; upload the file again.", messages.ERROR
-        )
-        return HttpResponseRedirect(reverse("admin:tasks_task_import"))
-    rows = [
-        services.ImportRow(line=line, description=description, external_id=external_id)
-        for line, description, external_id in pending["rows"]
-    ]
+def _preview(request, form, context) -> None:
+    upload = form.cleaned_data["file"]
     try:
-        result = services.task_import(actor=request.user, rows=rows)
+        parsed = importing.parse_import_file(
+            upload, encoding=form.cleaned_data["encoding"] or "utf-8"
+        )
+    except DomainError as exc:
+        form.add_error("file", exc.message)
+        return
+    errors = services.task_import_validate(parsed.rows) if parsed.rows else {}
+    for line, problems in parsed.errors.items():
+        errors.setdefault(line, []).extend(problems)
+    if not parsed.rows and not parsed.errors:
+        errors[0] = ["The file has no tasks."]
+    row_count = len(parsed.rows) + len(parsed.errors)
+    context.update(
+        file_name=upload.name,
+        row_count=row_count,
+        delimiter=importing.DELIMITERS.get(parsed.delimiter, ""),
+        preview=parsed.rows[:IMPORT_PREVIEW_ROWS],
+        errors=sorted(errors.items()),
+        error_count=len(errors),
+    )
+    if not errors:
+        pending = importing.import_stage(user=request.user, file_name=upload.name, rows=parsed.rows)
+        context["token"] = pending.token
+        context["expires_minutes"] = settings.QC_IMPORT_PENDING_MINUTES
+
+
+def _import_confirm(model_admin, request):
+    try:
+        name, result = importing.import_confirm(
+            user=request.user, token=request.POST.get("token", "")
+        )
     except DomainError as exc:
         model_admin.message_user(request, exc.message, messages.ERROR)
         return HttpResponseRedirect(reverse("admin:tasks_task_import"))
-    del request.session[IMPORT_SESSION_KEY]
     model_admin.message_user(
         request,
-        f"Imported {len(result.created)} tasks from {pending['name']}"
+        f"Imported {len(result.created)} tasks from {name}"
         + (f"; {len(result.skipped)} were already imported." if result.skipped else "."),
         messages.SUCCESS,
     )
     return HttpResponseRedirect(reverse("admin:tasks_task_changelist"))
+
+
+def import_template_view(model_admin, request, kind: str):
+    """The file to start an import from: the header row and two example rows."""
+    _check(request)
+    if kind not in TEMPLATES:
+        raise Http404
+    content_type, make = TEMPLATES[kind]
+    response = HttpResponse(make(), content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="qc-tasks-template.{kind}"'
+    return response

@@ -15,8 +15,8 @@ from qcproject.exceptions import DomainError
 from tasks import services
 from tasks.models import Task, TaskStatus
 
-from .dashboard import dashboard_view
-from .importing import import_view
+from .dashboard import dashboard_data_view, dashboard_view
+from .importing import import_template_view, import_view
 from .interventions import TASK_INTERVENTIONS, can_intervene, free_people, intervene_on_task
 
 
@@ -140,7 +140,13 @@ class TaskAdmin(admin.ModelAdmin):
         wrap = self.admin_site.admin_view
         return [
             path("dashboard/", wrap(self.dashboard_view), name="tasks_dashboard"),
+            path("dashboard/data/", wrap(self.dashboard_data_view), name="tasks_dashboard_data"),
             path("import/", wrap(self.import_view), name="tasks_task_import"),
+            path(
+                "import/template.<str:kind>",
+                wrap(self.import_template_view),
+                name="tasks_task_import_template",
+            ),
             *(
                 path(
                     f"<int:object_id>/{name}/",
@@ -182,5 +188,11 @@ class TaskAdmin(admin.ModelAdmin):
     def import_view(self, request):
         return import_view(self, request)
 
+    def import_template_view(self, request, kind):
+        return import_template_view(self, request, kind)
+
     def dashboard_view(self, request):
         return dashboard_view(self, request)
+
+    def dashboard_data_view(self, request):
+        return dashboard_data_view(self, request)

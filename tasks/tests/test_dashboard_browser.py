@@ -17,8 +17,9 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 from playwright.sync_api import expect  # noqa: E402
 
 from personnel.models import Person  # noqa: E402
-from tasks import counters
-from tasks.assigner import CycleResult, assigner_register, assigner_report
+from qcproject.db import db_now  # noqa: E402
+from tasks import counters  # noqa: E402
+from tasks.assigner import assigner_claim, assigner_report  # noqa: E402
 from tasks.models import Assignment, AuditEvent, Task, TaskStatus  # noqa: E402
 from tasks.services import task_complete, task_create
 from tasks.sessions import person_login  # noqa: E402
@@ -39,10 +40,50 @@ TASKS = [
 ]
 
 
+def history(person, *, hours: int = 30) -> None:
+    """Completed tasks over the past day and more, an hour at a time, busier in the day's
+    middle, with waits that grow when it is busy: what the charts draw."""
+    import math
+
+    now = db_now()
+    tasks, assignments = [], []
+    for h in range(3, hours):
+        start = now - timedelta(hours=h)
+        load = 6 + int(8 * (1 + math.sin(h / 24 * 2 * math.pi)))
+        for n in range(load):
+            created = start + timedelta(minutes=n * 50 / load)
+            wait = timedelta(seconds=20 + 25 * load + 7 * n)
+            tasks.append(
+                Task(
+                    description=f"Inspect lot H{h}-{n}",
+                    status=TaskStatus.COMPLETED,
+                    assigned_to=person,
+                    created_at=created,
+                    first_assigned_at=created + wait,
+                )
+            )
+    Task.objects.bulk_create(tasks)
+    for task in Task.objects.filter(description__startswith="Inspect lot H"):
+        done = task.first_assigned_at + timedelta(minutes=4)
+        assignments.append(
+            Assignment(
+                task=task,
+                person=person,
+                source="ASSIGNER",
+                assigned_at=task.first_assigned_at,
+                completed_at=done,
+                ended_at=done,
+                end_reason="COMPLETED",
+            )
+        )
+    Assignment.objects.bulk_create(assignments)
+
+
 @pytest.fixture
 def shift(make_person, supervisor):
     """A shift in progress: four people working, one signed out, a queue, some history."""
     people = [make_person(name) for name in PEOPLE]
+    history(people[4])
     tasks = task_create(descriptions=TASKS)
     Task.objects.filter(pk__in=[t.pk for t in tasks]).update(
         created_at=Now() - timedelta(minutes=14)
@@ -56,8 +97,8 @@ def shift(make_person, supervisor):
         task_complete(
             task_id=Task.objects.get(in_progress_person=person.pk).pk, person_id=person.pk
         )
-    assigner_register(name="qc-app-1:4121")
-    assigner_report(name="qc-app-1:4121", seconds=0.012, result=CycleResult(assigned=4))
+    assigner_claim(name="qc-app-1:4121")
+    assigner_report(name="qc-app-1:4121", seconds=0.012, assigned=4, released=0)
     counters.rebuild_hours()  # the hourly counts as if it had happened at the times written
     return people
 
@@ -98,5 +139,123 @@ def test_dashboard_shows_the_shift_and_signs_a_person_out(browser, live_server, 
         event = AuditEvent.objects.get()
         assert (event.actor_username, event.person_id) == ("boss", katherine.pk)
         assert Task.objects.filter(status=TaskStatus.PENDING).count() == 2
+    finally:
+        context.close()
+
+
+def test_dashboard_refreshes_without_a_reload_and_pauses(browser, live_server, shift, monkeypatch):
+    monkeypatch.setattr("tasks.admin.dashboard.REFRESH_SECONDS", 1)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(8_000)
+    page = context.new_page()
+    try:
+        sign_in(page, live_server)
+        expect(page.locator("#qc-pending")).to_have_text("1")
+        # The charts are drawn (uPlot, served by the project) with the hours' figures.
+        expect(page.locator("#qc-chart-flow canvas")).to_have_count(1)
+        expect(page.locator("#qc-chart-wait canvas")).to_have_count(1)
+        page.evaluate("window.qcNotReloaded = true")
+        page.mouse.move(0, 0)
+        task_create(descriptions=["Arrived while the supervisor watched"])
+        expect(page.locator("#qc-pending")).to_have_text("2")
+        expect(page.locator("#qc-updated")).to_contain_text("Updated")
+        assert page.evaluate("window.qcNotReloaded") is True
+
+        page.get_by_role("button", name="Pause").click()
+        expect(page.locator("#qc-updated")).to_contain_text("Paused")
+        task_create(descriptions=["Arrived during the pause"])
+        page.wait_for_timeout(2_500)
+        expect(page.locator("#qc-pending")).to_have_text("2")
+        page.get_by_role("button", name="Resume").click()
+        expect(page.locator("#qc-pending")).to_have_text("3")
+
+        # The 7-day span redraws from the same figures; the window links fetch, not reload.
+        page.get_by_role("button", name="7 days").click()
+        expect(page.get_by_role("button", name="7 days")).to_have_attribute("aria-pressed", "true")
+        page.get_by_role("link", name="Last 7 days").click()
+        expect(page.locator("#qc-completed")).not_to_have_text("3")
+        assert page.url.endswith("?window=week")
+        assert page.evaluate("window.qcNotReloaded") is True
+
+        # Someone signs in meanwhile: their row appears, with its buttons working.
+        person = Person.objects.get(name="Edsger Dijkstra")
+        person_login(person_id=person.pk)
+        row = page.locator(f'#qc-people-table tr[data-person="{person.pk}"]')
+        expect(row).to_contain_text("Edsger Dijkstra")
+        row.get_by_role("button", name="Sign out Edsger Dijkstra").click()
+        expect(page.get_by_text("Edsger Dijkstra is signed out")).to_be_visible()
+        assert not Person.objects.get(pk=person.pk).is_logged_in
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_finds_nothing_on_the_dashboard(browser, live_server, shift, axe, scheme):
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, locale="en-GB", color_scheme=scheme
+    )
+    context.set_default_timeout(5_000)
+    page = context.new_page()
+    try:
+        sign_in(page, live_server)
+        expect(page.locator("#qc-people-table")).to_contain_text("Ada Lovelace")
+        # The refresh can be paused (WCAG 2.2.1): a script's, not a meta refresh.
+        assert axe(page) == []
+        page.get_by_role("button", name="Pause").click()
+        expect(page.get_by_role("button", name="Resume")).to_be_visible()
+        assert axe(page) == []
+    finally:
+        context.close()
+
+
+def test_assignment_list_fits_1280_px(browser, live_server, shift):
+    # The longest things the list shows: a long description, a long name, every date set.
+    person = Person.objects.get(name="Katherine Johnson")
+    Person.objects.filter(pk=person.pk).update(name="Katherine Coleman Goble Johnson-Smythe")
+    (long_task,) = task_create(
+        descriptions=["Check packaging and labelling of order SO-10482 against the customer spec"]
+    )
+    Task.objects.filter(pk=long_task.pk).update(
+        status=TaskStatus.COMPLETED, assigned_to=person, first_assigned_at=Now()
+    )
+    Assignment.objects.create(
+        task=long_task,
+        person=person,
+        source="SUPERVISOR",
+        completed_at=Now(),
+        ended_at=Now(),
+        end_reason="COMPLETED",
+    )
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        sign_in(page, live_server)
+        page.goto(f"{live_server.url}/admin/tasks/assignment/")
+        expect(page.locator("#result_list")).to_be_visible()
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 1280, width
+        # Nor does the table scroll sideways inside its box.
+        results = page.locator("#changelist .results")
+        overflow = results.evaluate("el => el.scrollWidth - el.clientWidth")
+        if os.environ.get("UPDATE_SCREENSHOTS"):
+            page.screenshot(path="/tmp/assignments-1280.png", full_page=True)
+        assert overflow <= 0, overflow
+    finally:
+        context.close()
+
+
+def test_dashboard_speaks_the_browsers_language(browser, live_server, shift):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="de-DE")
+    context.set_default_timeout(5_000)
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/admin/login/?next=/admin/tasks/task/dashboard/")
+        page.locator("#id_username").fill("boss")
+        page.locator("#id_password").fill("correct-horse-battery")
+        page.locator("#login-form [type=submit]").click()
+        expect(page.get_by_role("heading", name="Warteschlange")).to_be_visible()
+        expect(page.locator("#qc-people-table")).to_contain_text("Aktuelle Aufgabe")
+        expect(page.get_by_role("link", name="Letzte 7 Tage")).to_be_visible()
+        expect(page.get_by_role("button", name="Katherine Johnson abmelden")).to_be_visible()
     finally:
         context.close()

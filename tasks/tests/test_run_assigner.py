@@ -81,8 +81,13 @@ def test_loop_survives_a_database_outage_and_resumes(monkeypatch, caplog):
 
 
 def _no_reports(monkeypatch):
-    for name in ("assigner_register", "assigner_report"):
-        monkeypatch.setattr(f"tasks.management.commands.run_assigner.{name}", lambda **kw: None)
+    from tasks.assigner import Claim
+
+    module = "tasks.management.commands.run_assigner"
+    monkeypatch.setattr(f"{module}.assigner_claim", lambda *, name: Claim(name=name or "t"))
+    for name in ("assigner_report", "assigner_release"):
+        monkeypatch.setattr(f"{module}.{name}", lambda **kw: None)
+    monkeypatch.setattr(f"{module}.rollups.wait_hours_rollup", lambda **kw: 0)
 
 
 def test_loop_stops_promptly_when_asked(monkeypatch):

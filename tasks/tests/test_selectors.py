@@ -8,7 +8,7 @@ from django.db.models.functions import Now
 from personnel.models import Person
 from qcproject.db import db_now
 from tasks import counters, selectors
-from tasks.assigner import CycleResult, assigner_report
+from tasks.assigner import assigner_report
 from tasks.models import AssignerInstance, Assignment, EndReason, Task
 from tasks.selectors import percentile
 from tasks.services import task_complete, task_create
@@ -108,11 +108,11 @@ def test_window_starts():
 
 
 def test_assigners_report_their_cycles():
-    from tasks.assigner import assigner_register
+    from tasks.assigner import assigner_claim
 
-    assigner_register(name="host:1")
-    assigner_report(name="host:1", seconds=0.25, result=CycleResult(assigned=3))
-    assigner_report(name="host:1", seconds=0.5, result=CycleResult(released=[1, 2]))
+    assigner_claim(name="host:1")
+    assigner_report(name="host:1", seconds=0.25, assigned=3, released=0)
+    assigner_report(name="host:1", seconds=0.5, assigned=0, released=2)
     instance = AssignerInstance.objects.get()
     assert (instance.cycles, instance.assigned_total, instance.released_total) == (2, 3, 2)
     assert instance.last_cycle_seconds == 0.5

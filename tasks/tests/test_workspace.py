@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 
 from personnel.models import Person
-from tasks.assigner import CycleResult, assigner_register, assigner_report
+from tasks.assigner import assigner_claim, assigner_report
 from tasks.models import AuditAction, AuditEvent, Task
 from tasks.models import TaskStatus as S
 from tasks.roles import SUPERVISOR_PERMISSIONS, SUPERVISORS_GROUP
@@ -59,8 +59,8 @@ def test_admin_index_links_the_dashboard(admin_client):
 def test_dashboard_shows_queue_people_and_flow(admin_client, alice, bob):
     task_create(descriptions=["weld seam A", "weld seam B", "weld seam C"])
     person_login(person_id=alice.pk)
-    assigner_register(name="host:7")
-    assigner_report(name="host:7", seconds=0.01, result=CycleResult())
+    assigner_claim(name="host:7")
+    assigner_report(name="host:7", seconds=0.01, assigned=0, released=0)
     for window in ("hour", "today", "week", "bogus"):
         r = admin_client.get("/admin/tasks/task/dashboard/", {"window": window})
         assert r.status_code == 200
@@ -71,7 +71,10 @@ def test_dashboard_shows_queue_people_and_flow(admin_client, alice, bob):
     html = r.content.decode()
     assert 'id="qc-pending">2<' in html and 'id="qc-working">1<' in html
     assert "Alice" in html and "weld seam A" in html and "host:7" in html
-    assert 'http-equiv="refresh"' in html
+    # Fresh figures come from the JSON endpoint (static/dashboard/dashboard.js), never from
+    # a meta refresh that resets the page under the supervisor.
+    assert 'http-equiv="refresh"' not in html
+    assert "dashboard/dashboard.js" in html and 'id="qc-dashboard-config"' in html
 
 
 def test_dashboard_warns_when_no_assigner_reports(admin_client):
@@ -274,8 +277,8 @@ def test_metrics_values(client, settings, alice, bob):
     task_complete(task_id=a.pk, person_id=alice.pk)  # alice: b
     person_login(person_id=bob.pk)  # bob: c
     person_logout(person_id=bob.pk)  # c released (LOGOUT)
-    assigner_register(name="host:1")
-    assigner_report(name="host:1", seconds=0.125, result=CycleResult(assigned=1))
+    assigner_claim(name="host:1")
+    assigner_report(name="host:1", seconds=0.125, assigned=1, released=0)
     r = client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret")
     assert r.status_code == 200
     text = r.content.decode()
@@ -292,8 +295,8 @@ def test_metrics_values(client, settings, alice, bob):
         "qc_completions_total 1.0",
         'qc_releases_total{reason="LOGOUT"} 1.0',
         'qc_releases_total{reason="STALE"} 0.0',
-        'qc_assigner_cycle_duration_seconds{instance="host:1"} 0.125',
-        'qc_assigner_cycles_total{instance="host:1"} 1.0',
+        'qc_assigner_cycle_duration_seconds{assigner="host:1"} 0.125',
+        'qc_assigner_cycles_total{assigner="host:1"} 1.0',
     ]
     for line in expected:
         assert line in text, line

@@ -1,0 +1,418 @@
+/*
+ * The supervisor dashboard: refreshes its figures from the JSON endpoint every few
+ * seconds (no page reload: scroll, focus and what the supervisor is reading stay put),
+ * draws the hourly charts with uPlot (vendored in static/vendor/uplot), and offers a pause.
+ *
+ * The page is complete without this script (server-rendered); the script only keeps it
+ * fresh. Everything it writes from the data goes through textContent. No inline script:
+ * the configuration comes from a json_script block.
+ */
+(function () {
+  "use strict";
+
+  var config = JSON.parse(document.getElementById("qc-dashboard-config").textContent);
+  var csrfToken = document.querySelector("#qc-csrf input[name=csrfmiddlewaretoken]").value;
+  var REQUEST_TIMEOUT_MS = 10000;
+  var MAX_BACKOFF_S = 120;
+
+  var state = {
+    data: config.data,
+    window: config.data.window,
+    hours: 24,
+    paused: false,
+    updatedAt: Date.now(),
+    failures: 0,
+    timer: null,
+    charts: {},
+  };
+
+  function $(id) {
+    return document.getElementById(id);
+  }
+
+  function setText(id, value) {
+    var el = $(id);
+    if (el && el.textContent !== String(value)) el.textContent = String(value);
+  }
+
+  // As tasks/templatetags/qc_admin.short_duration: 45 s, 3 min 05 s, 2 h 10 min, 3 d 4 h.
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) return "\u2014";
+    var s = Math.max(0, Math.round(seconds));
+    if (s < 60) return s + " s";
+    var m = Math.floor(s / 60);
+    s = s % 60;
+    if (m < 60) return m + " min " + (s < 10 ? "0" : "") + s + " s";
+    var h = Math.floor(m / 60);
+    m = m % 60;
+    if (h < 48) return h + " h " + (m < 10 ? "0" : "") + m + " min";
+    return Math.floor(h / 24) + " d " + (h % 24) + " h";
+  }
+
+  // An axis label: as short as a tick allows (45 s, 2.5 min, 1.2 h).
+  function axisDuration(seconds) {
+    if (seconds === null || seconds === undefined) return "";
+    if (seconds < 60) return Math.round(seconds) + " s";
+    if (seconds < 3600) return +(seconds / 60).toFixed(1) + " min";
+    return +(seconds / 3600).toFixed(1) + " h";
+  }
+
+  function urlFor(template, id) {
+    return template.replace("/0/", "/" + id + "/");
+  }
+
+  // --- the figures ---
+
+  function renderCards(d) {
+    setText("qc-pending", d.queue.pending);
+    setText("qc-in-progress", d.queue.inProgress);
+    setText("qc-oldest", duration(d.queue.oldestPendingAge));
+    setText("qc-working", d.people.working);
+    setText("qc-idle", d.people.idle);
+    setText("qc-signed-out", d.people.signedOut);
+    setText("qc-created", d.flow.created);
+    setText("qc-assigned", d.flow.assigned);
+    setText("qc-completed", d.flow.completed);
+    setText("qc-wait-median", duration(d.flow.waitMedian));
+    setText("qc-wait-p90", duration(d.flow.waitP90));
+    setText("qc-handle-median", duration(d.flow.handleMedian));
+    setText("qc-handle-p90", duration(d.flow.handleP90));
+    setText("qc-samples", d.flow.waitSample + " / " + d.flow.handleSample);
+    d.flow.released.forEach(function (r) {
+      var cell = document.querySelector('#qc-released tr[data-reason="' + r.reason + '"] td');
+      if (cell) cell.textContent = r.n;
+    });
+    document.querySelectorAll(".qc-windows a").forEach(function (a) {
+      if (a.dataset.window === d.window) a.setAttribute("aria-current", "true");
+      else a.removeAttribute("aria-current");
+    });
+    var asOf = $("qc-as-of");
+    asOf.textContent = "As of " + d.now.replace("T", " ").slice(0, 19) + " (" + d.timeZone + ")";
+  }
+
+  function hiddenForm(action, label, text) {
+    var form = document.createElement("form");
+    form.method = "post";
+    form.action = action;
+    [["csrfmiddlewaretoken", csrfToken], ["next", location.pathname + location.search]].forEach(
+      function (pair) {
+        var input = document.createElement("input");
+        input.type = "hidden";
+        input.name = pair[0];
+        input.value = pair[1];
+        form.appendChild(input);
+      }
+    );
+    var button = document.createElement("button");
+    button.type = "submit";
+    button.className = "button";
+    button.setAttribute("aria-label", label);
+    button.textContent = text;
+    form.appendChild(button);
+    return form;
+  }
+
+  function fillRow(tr, p) {
+    tr.textContent = "";
+    var th = document.createElement("th");
+    th.scope = "row";
+    var link = document.createElement("a");
+    link.href = urlFor(config.personUrl, p.id);
+    link.textContent = p.name;
+    th.appendChild(link);
+    tr.appendChild(th);
+    var task = document.createElement("td");
+    task.className = "qc-task";
+    if (p.taskId) {
+      var taskLink = document.createElement("a");
+      taskLink.href = urlFor(config.taskUrl, p.taskId);
+      taskLink.textContent = "#" + p.taskId;
+      task.appendChild(taskLink);
+      var text = p.taskDescription || "";
+      task.appendChild(document.createTextNode(" " + (text.length > 60 ? text.slice(0, 59) + "\u2026" : text)));
+    } else {
+      var em = document.createElement("em");
+      em.textContent = "idle";
+      task.appendChild(em);
+    }
+    tr.appendChild(task);
+    [
+      ["qc-on-task", duration(p.timeOnTask)],
+      ["qc-heartbeat", duration(p.sinceHeartbeat) + " ago"],
+      ["qc-done", p.completedToday],
+    ].forEach(function (pair) {
+      var td = document.createElement("td");
+      td.className = pair[0];
+      td.textContent = pair[1];
+      tr.appendChild(td);
+    });
+    if (config.canIntervene) {
+      var td = document.createElement("td");
+      td.className = "qc-intervene";
+      td.appendChild(hiddenForm(urlFor(config.signOutUrl, p.id), "Sign out " + p.name, "Sign out"));
+      if (p.taskId) {
+        td.appendChild(document.createTextNode(" "));
+        td.appendChild(
+          hiddenForm(
+            urlFor(config.releaseUrl, p.taskId),
+            "Put task " + p.taskId + " back in the queue",
+            "Put task back"
+          )
+        );
+      }
+      tr.appendChild(td);
+    }
+    tr.dataset.key = JSON.stringify([p.name, p.taskId, p.taskDescription]);
+  }
+
+  function renderPeople(d) {
+    var table = $("qc-people-table");
+    // A supervisor about to press a button in the table must press the one they see:
+    // the table waits while the pointer or the focus is in it.
+    if (table.matches(":hover") || table.contains(document.activeElement)) return false;
+    var body = table.tBodies[0];
+    var existing = {};
+    Array.prototype.forEach.call(body.rows, function (tr) {
+      existing[tr.dataset.person] = tr;
+    });
+    var previous = null;
+    d.people.rows.forEach(function (p) {
+      var tr = existing[p.id];
+      delete existing[p.id];
+      var key = JSON.stringify([p.name, p.taskId, p.taskDescription]);
+      if (!tr) {
+        tr = document.createElement("tr");
+        tr.dataset.person = p.id;
+        fillRow(tr, p);
+      } else if (tr.dataset.key !== key) {
+        fillRow(tr, p);
+      } else {
+        tr.querySelector(".qc-on-task").textContent = duration(p.timeOnTask);
+        tr.querySelector(".qc-heartbeat").textContent = duration(p.sinceHeartbeat) + " ago";
+        tr.querySelector(".qc-done").textContent = p.completedToday;
+      }
+      var next = previous ? previous.nextSibling : body.firstChild;
+      if (next !== tr) body.insertBefore(tr, next);
+      previous = tr;
+    });
+    Object.keys(existing).forEach(function (id) {
+      body.removeChild(existing[id]);
+    });
+    $("qc-nobody").hidden = d.people.rows.length > 0;
+    $("qc-people-results").hidden = d.people.rows.length === 0;
+    return true;
+  }
+
+  function renderAssigners(d) {
+    var table = $("qc-assigners-table");
+    var body = table.tBodies[0];
+    body.textContent = "";
+    d.assigners.forEach(function (a) {
+      var tr = document.createElement("tr");
+      var th = document.createElement("th");
+      th.scope = "row";
+      th.textContent = a.name;
+      tr.appendChild(th);
+      [
+        a.sinceLastCycle === null ? "never" : duration(a.sinceLastCycle) + " ago",
+        a.lastCycleSeconds.toFixed(3) + " s",
+        a.cycles,
+      ].forEach(function (text) {
+        var td = document.createElement("td");
+        td.textContent = text;
+        tr.appendChild(td);
+      });
+      body.appendChild(tr);
+    });
+    table.hidden = d.assigners.length === 0;
+    $("qc-no-assigner").hidden = d.assigners.length > 0;
+  }
+
+  // --- the charts ---
+
+  function chartData(d, which) {
+    var c = d.charts;
+    var from = Math.max(0, c.hours.length - state.hours - 1);
+    var cut = function (list) {
+      return list.slice(from);
+    };
+    if (which === "flow") return [cut(c.hours), cut(c.created), cut(c.completed)];
+    return [cut(c.hours), cut(c.waitP50), cut(c.waitP90)];
+  }
+
+  function chartWidth(el) {
+    return Math.max(300, el.clientWidth - 4);
+  }
+
+  function makeChart(id, which, series, axisValues) {
+    var el = $(id);
+    if (!el || typeof uPlot === "undefined") return null;
+    var opts = {
+      width: chartWidth(el),
+      height: 220,
+      tzDate: function (ts) {
+        return uPlot.tzDate(new Date(ts * 1000), config.timeZone);
+      },
+      scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, Math.max(1, max) * 1.1]; } } },
+      series: [{}].concat(series),
+      axes: [{}, { values: axisValues, size: 70 }],
+      legend: { live: true },
+    };
+    return new uPlot(opts, chartData(state.data, which), el);
+  }
+
+  function renderCharts(d) {
+    if (typeof uPlot === "undefined") return;
+    if (!state.charts.flow) {
+      var count = function (u, v) {
+        return v === null || v === undefined ? "\u2014" : String(v);
+      };
+      state.charts.flow = makeChart(
+        "qc-chart-flow",
+        "flow",
+        [
+          { label: "Created", stroke: "#417690", width: 2, value: count },
+          { label: "Completed", stroke: "#e07b00", width: 2, value: count },
+        ],
+        function (u, values) {
+          return values.map(function (v) {
+            return String(v);
+          });
+        }
+      );
+      var wait = function (u, v) {
+        return duration(v);
+      };
+      state.charts.wait = makeChart(
+        "qc-chart-wait",
+        "wait",
+        [
+          { label: "Median", stroke: "#417690", width: 2, value: wait, points: { show: true, size: 4 } },
+          { label: "p90", stroke: "#c0392b", width: 2, dash: [6, 4], value: wait, points: { show: true, size: 4 } },
+        ],
+        function (u, values) {
+          return values.map(axisDuration);
+        }
+      );
+      window.addEventListener("resize", function () {
+        ["flow", "wait"].forEach(function (k) {
+          var chart = state.charts[k];
+          if (chart) chart.setSize({ width: chartWidth(chart.root.parentNode), height: 220 });
+        });
+      });
+      return;
+    }
+    state.charts.flow.setData(chartData(d, "flow"));
+    state.charts.wait.setData(chartData(d, "wait"));
+  }
+
+  // --- refreshing ---
+
+  function render(d) {
+    state.data = d;
+    renderCards(d);
+    renderPeople(d);
+    renderAssigners(d);
+    renderCharts(d);
+  }
+
+  function showAge() {
+    var el = $("qc-updated");
+    if (state.paused) {
+      el.textContent = "Paused; updated " + duration((Date.now() - state.updatedAt) / 1000) + " ago";
+      el.className = "";
+      return;
+    }
+    var age = Math.round((Date.now() - state.updatedAt) / 1000);
+    el.textContent =
+      "Updated " + duration(age) + " ago" + (state.failures ? " (cannot reach the server; retrying)" : "");
+    el.className = state.failures ? "stale" : "";
+  }
+
+  function schedule(seconds) {
+    clearTimeout(state.timer);
+    if (!state.paused) state.timer = setTimeout(refresh, seconds * 1000);
+  }
+
+  function refresh() {
+    var controller = new AbortController();
+    var timeout = setTimeout(function () {
+      controller.abort();
+    }, REQUEST_TIMEOUT_MS);
+    var url = config.dataUrl + "?window=" + encodeURIComponent(state.window);
+    fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin", signal: controller.signal })
+      .then(function (response) {
+        if (response.status === 403 || response.redirected) {
+          // Signed out, or the permission is gone: the page says so on a reload.
+          location.reload();
+          throw new Error("signed out");
+        }
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.json();
+      })
+      .then(function (d) {
+        state.failures = 0;
+        state.updatedAt = Date.now();
+        render(d);
+        schedule(config.refreshSeconds);
+      })
+      .catch(function () {
+        state.failures += 1;
+        schedule(Math.min(MAX_BACKOFF_S, config.refreshSeconds * Math.pow(2, state.failures - 1)));
+      })
+      .finally(function () {
+        clearTimeout(timeout);
+        showAge();
+      });
+  }
+
+  function setPaused(paused) {
+    state.paused = paused;
+    var button = $("qc-pause");
+    button.setAttribute("aria-pressed", String(paused));
+    button.textContent = paused ? "Resume" : "Pause";
+    if (paused) clearTimeout(state.timer);
+    else refresh();
+    showAge();
+  }
+
+  function init() {
+    var pause = $("qc-pause");
+    pause.hidden = false;
+    pause.addEventListener("click", function () {
+      setPaused(!state.paused);
+    });
+    document.querySelectorAll(".qc-windows a").forEach(function (a) {
+      a.addEventListener("click", function (event) {
+        event.preventDefault();
+        state.window = a.dataset.window;
+        history.replaceState(null, "", "?window=" + encodeURIComponent(state.window));
+        document.querySelectorAll("#qc-people-table input[name=next]").forEach(function (input) {
+          input.value = location.pathname + location.search;
+        });
+        refresh();
+      });
+    });
+    document.querySelectorAll(".qc-span").forEach(function (button) {
+      button.addEventListener("click", function () {
+        state.hours = Number(button.dataset.hours);
+        document.querySelectorAll(".qc-span").forEach(function (b) {
+          b.setAttribute("aria-pressed", String(b === button));
+        });
+        renderCharts(state.data);
+      });
+    });
+    // A hidden tab does not poll; it catches up when it is looked at again.
+    document.addEventListener("visibilitychange", function () {
+      if (document.hidden) clearTimeout(state.timer);
+      else if (!state.paused) refresh();
+    });
+    renderCharts(state.data);
+    setInterval(showAge, 1000);
+    showAge();
+    schedule(config.refreshSeconds);
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
+})();
