@@ -42,8 +42,9 @@ class Event(models.Model):
     person_id = models.BigIntegerField(null=True, blank=True)
     # NULL as in the task: it has none (an empty string is not "none" there).
     external_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
-    # What else the event carries (the path of an assignment, the reason of a release…).
-    data = models.JSONField(default=dict, blank=True)
+    # What else the event carries (the path of an assignment, the reason of a release…);
+    # NULL when nothing (most events: a shorter row).
+    data = models.JSONField(null=True, blank=True)
 
     class Meta:
         db_table = "qc_events"

@@ -37,13 +37,12 @@ from .models import Delivery, DeliveryStatus, Event, EventSequence, EventType, W
 logger = logging.getLogger(__name__)
 
 _TYPES = frozenset(EventType.values)
-_NO_DATA = "{}"
 
 # --- writing events, in the transaction of the change -------------------------------------------
 
 
-def _data_json(data: dict | None) -> str:
-    return json.dumps(data, separators=(",", ":"), sort_keys=True) if data else _NO_DATA
+def _data_json(data: dict | None) -> str | None:
+    return json.dumps(data, separators=(",", ":"), sort_keys=True) if data else None
 
 
 def _check(type: str) -> None:

@@ -45,9 +45,9 @@ def _id(value: int | None) -> str:
     return "NULL" if value is None else str(int(value))
 
 
-def events_insert(type: str, rows, data: str) -> None:
-    """Insert events of one `type` sharing the body `data` (JSON text): each row is (task
-    id, person id, external id), in order (their ids ascend in that order)."""
+def events_insert(type: str, rows, data: str | None) -> None:
+    """Insert events of one `type` sharing the body `data` (JSON text, or None): each row
+    is (task id, person id, external id), in order (their ids ascend in that order)."""
     db = rawsql.db()
     head = _insert_head(db)
     rows = list(rows)

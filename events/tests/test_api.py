@@ -115,7 +115,9 @@ def test_an_integration_account_reads_events_and_nothing_else(api, integration, 
 
 def test_an_integration_account_signs_in_with_a_token(client, integration, history):
     token = client.post(
-        "/auth/token", {"username": "mes", "password": "correct-horse-battery"}
+        "/auth/token",
+        {"username": "mes", "password": "correct-horse-battery"},
+        content_type="application/json",
     ).json()["token"]
     response = client.get("/events", HTTP_AUTHORIZATION=f"Token {token}")
     assert response.status_code == 200
