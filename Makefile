@@ -19,7 +19,7 @@ WEB_PORT ?= 8000
 RUN_DATABASE_URL ?= sqlite:///$(CURDIR)/db.sqlite3
 # The demo's simulated QC people and producer (Procfile `crew`): DEMO_CREW=0 leaves them out.
 DEMO_CREW ?= 1
-RUN_PROCESSES = web assigner $(if $(filter 0,$(DEMO_CREW)),,crew)
+RUN_PROCESSES = web assigner webhooks $(if $(filter 0,$(DEMO_CREW)),,crew)
 # Set for every command of `make run`, so a DATABASE_URL in the shell cannot leak in.
 RUN_ENV = DEBUG=1 DATABASE_URL='$(RUN_DATABASE_URL)' PYTHONUNBUFFERED=1
 

@@ -81,14 +81,14 @@ class Command(BaseCommand):
 
     def _log(self, result) -> None:
         r = result.recorded
-        if r.delivered or r.retrying or r.failed:
+        if r.delivered or r.retrying or r.failed or r.disabled:
             logger.info(
-                "delivered %s, retrying %s, failed %s (claimed %s, sequenced %s)",
+                "delivered %s, retrying %s, failed %s (sequenced %s, fanned out %s)",
                 r.delivered,
                 r.retrying,
                 r.failed,
-                result.claimed,
                 result.sequenced,
+                result.fanned_out,
             )
 
 
