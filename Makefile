@@ -27,9 +27,9 @@ RUN_ENV = DEBUG=1 DATABASE_URL='$(RUN_DATABASE_URL)' PYTHONUNBUFFERED=1
 # is `test_` + the name in the URL, created by the test run.
 TEST_DATABASE_URL ?= mysql://root:@127.0.0.1:3306/qc
 PYTEST_ARGS ?=
-SQLITE_TESTS = personnel/tests/test_authentication.py tasks/tests/test_sql.py personnel/tests/test_services.py \
-	tasks/tests/test_services.py events/tests/test_emit.py events/tests/test_sequence.py \
-	events/tests/test_webhooks.py
+SQLITE_TESTS = personnel/tests/test_tokens.py tasks/tests/test_sql.py personnel/tests/test_services.py \
+	tasks/tests/test_services.py \
+	events/tests/test_emit.py events/tests/test_sequence.py events/tests/test_webhooks.py
 
 # The translations: each .po compiled to the .mo beside it (msgfmt, as Django's
 # compilemessages does; scripts/ensure-gettext installs it), only when the .po changed.

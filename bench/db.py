@@ -3,9 +3,7 @@ faster than the ORM. Nothing here touches a database the benchmark did not creat
 
 MariaDB only: the fixtures count with its sequence tables (`seq_1_to_N`)."""
 
-import binascii
 import functools
-import os
 import time
 from urllib.parse import unquote, urlsplit
 
@@ -118,7 +116,6 @@ def make_people(n: int, *, prefix: str = "qc") -> list[dict]:
     """Create `n` QC persons, each with a user and an API token. Returns
     [{"id", "user_id", "token"}] in id order."""
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
 
     from personnel.models import Person
 
@@ -131,20 +128,42 @@ def make_people(n: int, *, prefix: str = "qc") -> list[dict]:
     people = Person.objects.bulk_create(
         [Person(user=u, name=f"Bench person {u.username}") for u in users], batch_size=1000
     )
-    tokens = Token.objects.bulk_create(
-        [Token(key=binascii.hexlify(os.urandom(20)).decode(), user=u) for u in users],
-        batch_size=1000,
-    )
+    tokens = _api_tokens(users)
     return [
-        {"id": p.pk, "user_id": u.pk, "token": t.key}
+        {"id": p.pk, "user_id": u.pk, "token": t}
         for p, u, t in zip(people, users, tokens, strict=True)
     ]
+
+
+def _api_tokens(users) -> list[str]:
+    """An API token for each user, made as the product makes them (hashed, expiring), in
+    bulk."""
+    from django.utils import timezone
+
+    from personnel.models import ApiToken
+    from personnel.tokens import password_stamp, token_digest, token_new, token_ttl
+
+    expires = timezone.now() + token_ttl()
+    tokens = [token_new() for _ in users]
+    ApiToken.objects.bulk_create(
+        [
+            ApiToken(
+                user=u,
+                digest=token_digest(t),
+                prefix=t[:8],
+                password_stamp=password_stamp(u.password),
+                expires_at=expires,
+            )
+            for u, t in zip(users, tokens, strict=True)
+        ],
+        batch_size=1000,
+    )
+    return tokens
 
 
 def make_supervisor(username: str = "bench-supervisor") -> dict:
     """A supervisor as the product makes one (staff, in the Supervisors group), with a token."""
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
 
     from tasks.roles import make_supervisor as product_make_supervisor
 
@@ -152,7 +171,8 @@ def make_supervisor(username: str = "bench-supervisor") -> dict:
         username=username, password=_password_hash(), is_staff=True
     )
     product_make_supervisor(user)
-    return {"user_id": user.pk, "token": Token.objects.create(user=user).key}
+    (token,) = _api_tokens([user])
+    return {"user_id": user.pk, "token": token}
 
 
 def reset_work(*, signed_in: list[int], pending: int, keep_completed: bool = False) -> None:

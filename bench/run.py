@@ -64,6 +64,8 @@ def child_env(url: str) -> dict:
         DEBUG="0",
         SECRET_KEY="bench-" + secrets.token_hex(24),
         ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
+        # Plain HTTP straight to gunicorn, as a site whose proxy is not in front.
+        SECURE_SSL_REDIRECT="0",
         PYTHONUNBUFFERED="1",
         PYTHONPATH=str(ROOT),
     )

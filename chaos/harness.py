@@ -103,6 +103,8 @@ class Harness:
             DEBUG="0",
             SECRET_KEY=self.secret,
             ALLOWED_HOSTS="127.0.0.1,localhost",
+            # Plain HTTP straight to gunicorn on loopback (production settings redirect it).
+            SECURE_SSL_REDIRECT="0",
             QC_HEARTBEAT_TIMEOUT=str(self.p.heartbeat_timeout),
             QC_ASSIGNER_INTERVAL=str(self.p.interval),
             QC_DB_LOCK_WAIT_TIMEOUT=str(self.p.lock_wait),
@@ -146,9 +148,9 @@ class Harness:
     def _make_people(self) -> None:
         # Imported here: Django is set up only once the private server is migrated.
         from django.contrib.auth import get_user_model
-        from rest_framework.authtoken.models import Token
 
         from personnel.models import Person
+        from personnel.services import token_issue
         from tasks.roles import make_supervisor
 
         User = get_user_model()
@@ -157,11 +159,10 @@ class Harness:
         User.objects.bulk_create([User(username=f"chaos{i}", password="!") for i in range(total)])
         users = list(User.objects.filter(username__startswith="chaos").order_by("id"))
         Person.objects.bulk_create([Person(user=u, name=u.username) for u in users])
-        Token.objects.bulk_create([Token(key=Token.generate_key(), user=u) for u in users])
+        tokens = {u.pk: token_issue(user=u).token for u in users}
         boss = make_supervisor(User.objects.create(username="chaos-supervisor", password="!"))
-        self.supervisor = Token.objects.create(key=Token.generate_key(), user=boss).key
+        self.supervisor = token_issue(user=boss).token
         ids = dict(Person.objects.values_list("user_id", "id"))
-        tokens = dict(Token.objects.values_list("user_id", "key"))
         everyone = [Identity(ids[u.pk], tokens[u.pk]) for u in users]
         self.pool = everyone[: self.p.people]
         self.extra = everyone[self.p.people : self.p.people + most_adversaries]

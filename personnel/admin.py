@@ -1,18 +1,25 @@
+from axes.admin import AccessAttemptAdmin as AxesAccessAttemptAdmin
+from axes.models import AccessAttempt
 from django import forms
+from django.apps import apps as django_apps
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import SetPasswordForm
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import OuterRef, Subquery
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from qcproject.admin_mixins import back_to
+from qcproject.admin_mixins import ReadOnlyAdminMixin, back_to
 from qcproject.exceptions import DomainError
 from tasks import sessions
 from tasks.models import Task
 
 from . import services
-from .models import Person
+from .models import ApiToken, Person
 
 
 class PersonAddForm(forms.ModelForm):
@@ -40,13 +47,14 @@ class PersonAdmin(admin.ModelAdmin):
     list_display = [
         "name",
         "username",
+        "login_active",
         "is_logged_in",
         "is_busy",
         "current_task",
         "last_heartbeat",
         "logged_in_at",
     ]
-    list_filter = ["is_logged_in", "is_busy", "signed_out_reason"]
+    list_filter = ["is_logged_in", "is_busy", "signed_out_reason", "user__is_active"]
     search_fields = ["name", "user__username"]
     actions = ["sign_out_selected"]
     change_form_template = "admin/personnel/person/change_form.html"
@@ -92,6 +100,10 @@ class PersonAdmin(admin.ModelAdmin):
     def username(self, obj):
         return obj.user.username
 
+    @admin.display(description="Login active", boolean=True, ordering="user__is_active")
+    def login_active(self, obj):
+        return obj.user.is_active
+
     @admin.display(description="Current task")
     def current_task(self, obj):
         if obj.current_task_id is None:
@@ -118,13 +130,23 @@ class PersonAdmin(admin.ModelAdmin):
     def has_intervene_permission(self, request):
         return request.user.has_perm("tasks.intervene")
 
+    def has_manage_login_permission(self, request):
+        return request.user.has_perm("personnel.manage_login")
+
     def get_urls(self):
+        def view(name, method):
+            return path(
+                f"<int:object_id>/{name}/",
+                self.admin_site.admin_view(method),
+                name=f"personnel_person_{name.replace('-', '_')}",
+            )
+
         return [
-            path(
-                "<int:object_id>/sign-out/",
-                self.admin_site.admin_view(self.sign_out_view),
-                name="personnel_person_sign_out",
-            ),
+            view("sign-out", self.sign_out_view),
+            view("password", self.password_view),
+            view("deactivate", self.deactivate_view),
+            view("reactivate", self.reactivate_view),
+            view("revoke-tokens", self.revoke_tokens_view),
             *super().get_urls(),
         ]
 
@@ -132,7 +154,12 @@ class PersonAdmin(admin.ModelAdmin):
         extra_context = {
             **(extra_context or {}),
             "can_intervene": self.has_intervene_permission(request),
+            "can_manage_login": self.has_manage_login_permission(request),
         }
+        person = Person.objects.select_related("user").filter(pk=object_id).first()
+        if person is not None and self.has_view_permission(request, person):
+            extra_context["account"] = person.user
+            extra_context["tokens"] = services.person_tokens(person_id=person.pk)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def sign_out_view(self, request, object_id: int):
@@ -144,6 +171,85 @@ class PersonAdmin(admin.ModelAdmin):
         self._sign_out(request, get_object_or_404(Person, pk=object_id).pk)
         return back_to(request, change_url)
 
+    # --- the person's login -----------------------------------------------------------------
+
+    def password_view(self, request, object_id: int):
+        """Set the person's password: a form (twice, as Django's own), then the service."""
+        if not self.has_manage_login_permission(request):
+            raise PermissionDenied
+        person = get_object_or_404(Person.objects.select_related("user"), pk=object_id)
+        change_url = reverse("admin:personnel_person_change", args=[person.pk])
+        form = SetPasswordForm(person.user, request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            if self._login_change(
+                request,
+                lambda: services.account_set_password(
+                    actor=request.user,
+                    person_id=person.pk,
+                    password=form.cleaned_data["new_password1"],
+                ),
+                f"{person.name}'s password is set; their API tokens and sessions ended.",
+            ):
+                return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": person,
+            "form": form,
+            "title": f"Set the password of {person.name}",
+        }
+        return TemplateResponse(request, "admin/personnel/person/password.html", context)
+
+    def deactivate_view(self, request, object_id: int):
+        return self._login_button(
+            request,
+            object_id,
+            services.account_deactivate,
+            "{name}'s login is deactivated; their work session and API tokens ended.",
+        )
+
+    def reactivate_view(self, request, object_id: int):
+        return self._login_button(
+            request, object_id, services.account_reactivate, "{name}'s login is active again."
+        )
+
+    def revoke_tokens_view(self, request, object_id: int):
+        """Revoke one API token (`token` in the form) or all of them."""
+        token_id = request.POST.get("token") or None
+
+        def revoke(*, actor, person_id):
+            return services.person_tokens_revoke(
+                actor=actor, person_id=person_id, token_id=int(token_id) if token_id else None
+            )
+
+        return self._login_button(
+            request, object_id, revoke, "{name}: {result} API token(s) revoked."
+        )
+
+    def _login_button(self, request, object_id: int, service, success: str):
+        change_url = reverse("admin:personnel_person_change", args=[object_id])
+        if request.method != "POST":
+            return HttpResponseRedirect(change_url)
+        if not self.has_manage_login_permission(request):
+            raise PermissionDenied
+        person = get_object_or_404(Person, pk=object_id)
+        self._login_change(
+            request,
+            lambda: service(actor=request.user, person_id=person.pk),
+            success.replace("{name}", person.name),
+        )
+        return back_to(request, change_url)
+
+    def _login_change(self, request, change, success: str) -> bool:
+        try:
+            result = change()
+        except (DomainError, ValidationError, ValueError) as exc:
+            text = exc.message if isinstance(exc, DomainError) else "; ".join(_messages(exc))
+            self.message_user(request, text, messages.ERROR)
+            return False
+        self.message_user(request, success.replace("{result}", str(result)), messages.SUCCESS)
+        return True
+
     def _sign_out(self, request, person_id: int) -> None:
         try:
             released = sessions.person_sign_out(actor=request.user, person_id=person_id)
@@ -153,3 +259,83 @@ class PersonAdmin(admin.ModelAdmin):
         name = Person.objects.values_list("name", flat=True).get(pk=person_id)
         note = f"; task {released[0]} is back in the queue" if released else ""
         self.message_user(request, f"{name} is signed out{note}.", messages.SUCCESS)
+
+
+def _messages(exc) -> list[str]:
+    return getattr(exc, "messages", None) or [str(exc)]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every API token (never the token itself: only its first characters are kept in the
+    clear). Revoking is audited; tokens are issued by `POST /auth/token` only."""
+
+    list_display = ["prefix_shown", "user", "created_at", "last_used_at", "expires_at"]
+    list_select_related = ["user"]
+    list_filter = ["created_at", "expires_at"]
+    search_fields = ["user__username", "prefix"]
+    actions = ["revoke_selected"]
+    fields = ["prefix_shown", "user", "created_at", "last_used_at", "expires_at"]
+    readonly_fields = fields
+
+    @admin.display(description="Token", ordering="prefix")
+    def prefix_shown(self, obj):
+        return f"{obj.prefix}…"
+
+    @admin.action(description="Revoke selected API tokens", permissions=["manage_login"])
+    def revoke_selected(self, request, queryset):
+        revoked = services.api_tokens_revoke(
+            actor=request.user, token_ids=queryset.values_list("pk", flat=True)
+        )
+        self.message_user(request, f"{revoked} API token(s) revoked.", messages.SUCCESS)
+
+    def has_manage_login_permission(self, request):
+        return request.user.has_perm("personnel.manage_login")
+
+
+# Sign-ins locked by failures: django-axes' list, with an audited "Unlock" in place of a
+# plain delete, so that every unlock says who did it.
+admin.site.unregister(AccessAttempt)
+
+
+@admin.register(AccessAttempt)
+class AccessAttemptAdmin(AxesAccessAttemptAdmin):
+    actions = ["unlock_selected"]
+
+    @admin.action(
+        description="Unlock the selected usernames from their addresses", permissions=["unlock"]
+    )
+    def unlock_selected(self, request, queryset):
+        pairs = services.login_unlock(
+            actor=request.user, attempt_ids=queryset.values_list("pk", flat=True)
+        )
+        names = ", ".join(f"{u or '(no username)'} from {a}" for u, a in pairs)
+        self.message_user(request, f"Unlocked: {names}.", messages.SUCCESS)
+
+    def has_unlock_permission(self, request):
+        return request.user.has_perm("axes.delete_accessattempt")
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # unlock instead: audited
+
+
+# The old token table (DRF's authtoken): nothing authenticates against it any more, and its
+# admin would let a superuser make keys in the clear that work nowhere.
+if django_apps.is_installed("rest_framework.authtoken"):
+    from rest_framework.authtoken.models import TokenProxy
+
+    if admin.site.is_registered(TokenProxy):
+        admin.site.unregister(TokenProxy)
+
+
+# Django's user list (superusers): a login deactivated there loses its API tokens too.
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            services.user_tokens_revoke(actor=request.user, user=obj)

@@ -6,6 +6,7 @@ from rest_framework.response import Response
 
 from qcproject.api import (
     CanIntervene,
+    CanManageLogins,
     IsSupervisor,
     IsSupervisorOrQCPerson,
     acting_person_id,
@@ -17,11 +18,26 @@ from tasks import sessions
 from . import openapi, services
 from .models import Person
 from .selectors import person_get, person_list_with_tasks
-from .serializers import PersonCreateSerializer, PersonLoginSerializer, PersonSerializer
+from .serializers import (
+    AccountSerializer,
+    ApiTokenSerializer,
+    PasswordSerializer,
+    PersonCreateSerializer,
+    PersonLoginSerializer,
+    PersonSerializer,
+)
 
 _ERRORS = {
     401: OpenApiResponse(description="Not authenticated"),
     403: OpenApiResponse(description="Acting for someone else"),
+    404: OpenApiResponse(description="No such person"),
+}
+
+
+# Actions that change a login: `personnel.manage_login`.
+_LOGIN_ACTIONS = frozenset({"set_password", "deactivate", "reactivate", "tokens", "token"})
+_LOGIN_ERRORS = {
+    403: OpenApiResponse(description="Not a supervisor, or a staff login (superusers only)"),
     404: OpenApiResponse(description="No such person"),
 }
 
@@ -45,11 +61,15 @@ class PersonnelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = PersonSerializer
     permission_classes = [IsSupervisorOrQCPerson]
     queryset = Person.objects.all()
-    lookup_value_regex = r"[0-9]+"
+    lookup_value_regex = "[0-9]+"
 
     def get_permissions(self):
-        if self.action in ("create", "list", "status"):
+        if self.action in ("create", "list", "status", "account"):
             return [IsSupervisor()]
+        if self.action == "tokens" and self.request.method == "GET":
+            return [IsSupervisor()]
+        if self.action in _LOGIN_ACTIONS:
+            return [CanManageLogins()]
         if self.action == "sign_out":
             return [CanIntervene()]
         return super().get_permissions()
@@ -138,3 +158,103 @@ class PersonnelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         """Signed-in personnel with their current tasks (supervisor)."""
         people = person_list_with_tasks(Person.objects.logged_in().order_by("name", "id"))
         return Response(PersonSerializer(people, many=True).data)
+
+    # --- the person's login (supervisors) -----------------------------------------------------
+
+    @extend_schema(responses={200: AccountSerializer, 404: _ERRORS[404]})
+    @action(detail=True, methods=["get"])
+    def account(self, request, pk: str):
+        """The person's login: username, active or not, last sign-in, unexpired API tokens
+        (supervisor)."""
+        return _account(services.account_get(person_id=int(pk)))
+
+    @extend_schema(
+        request=PasswordSerializer,
+        responses={200: AccountSerializer, 400: None, **_LOGIN_ERRORS},
+    )
+    @action(detail=True, methods=["post"], url_path="set-password")
+    def set_password(self, request, pk: str):
+        """Set the person's password (supervisor, audited). Their API tokens and browser
+        sessions end; they sign in with the new password."""
+        data = validated_body(PasswordSerializer, request.data)
+        person = services.account_set_password(
+            actor=request.user, person_id=int(pk), password=data["password"]
+        )
+        return _account(person)
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: AccountSerializer,
+            409: OpenApiResponse(description="The login is deactivated already"),
+            **_LOGIN_ERRORS,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def deactivate(self, request, pk: str):
+        """Deactivate the person's login (supervisor, audited): a work session in progress
+        ends and its task goes back to the queue; their API tokens end; nobody signs in
+        with it until it is reactivated."""
+        return _account(services.account_deactivate(actor=request.user, person_id=int(pk)))
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: AccountSerializer,
+            409: OpenApiResponse(description="The login is active already"),
+            **_LOGIN_ERRORS,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def reactivate(self, request, pk: str):
+        """Reactivate the person's login (supervisor, audited); they sign in again with
+        their password."""
+        return _account(services.account_reactivate(actor=request.user, person_id=int(pk)))
+
+    @extend_schema(
+        methods=["GET"],
+        operation_id="personnel_tokens_list",
+        responses={200: ApiTokenSerializer(many=True), 404: _ERRORS[404]},
+    )
+    @extend_schema(
+        methods=["DELETE"],
+        operation_id="personnel_tokens_revoke_all",
+        responses={204: None, 404: _ERRORS[404]},
+    )
+    # Not paginated: a person has a handful of tokens, and the schema must say so.
+    @action(detail=True, methods=["get", "delete"], pagination_class=None)
+    def tokens(self, request, pk: str):
+        """GET: the person's unexpired API tokens, without the tokens themselves
+        (supervisor). DELETE: end all of them (supervisor, audited)."""
+        if request.method == "GET":
+            tokens = services.person_tokens(person_id=int(pk))
+            return Response(ApiTokenSerializer(tokens, many=True).data)
+        services.person_tokens_revoke(actor=request.user, person_id=int(pk))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(operation_id="personnel_token_revoke", responses={204: None, 404: _ERRORS[404]})
+    @action(
+        detail=True,
+        methods=["delete"],
+        url_path="tokens/(?P<token_id>[0-9]+)",
+        url_name="token",
+    )
+    def token(self, request, pk: str, token_id: str):
+        """End one of the person's API tokens (supervisor, audited)."""
+        services.person_tokens_revoke(actor=request.user, person_id=int(pk), token_id=int(token_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _account(person) -> Response:
+    user = person.user
+    tokens = services.person_tokens(person_id=person.pk)
+    return Response(
+        AccountSerializer(
+            {
+                "username": user.get_username(),
+                "is_active": user.is_active,
+                "last_login": user.last_login,
+                "tokens": tokens,
+            }
+        ).data
+    )

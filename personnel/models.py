@@ -96,6 +96,9 @@ class Person(models.Model):
         verbose_name = "QC person"
         verbose_name_plural = "QC personnel"
         ordering = ["name", "id"]
+        permissions = [
+            ("manage_login", "Can set passwords, deactivate logins and revoke API tokens"),
+        ]
         indexes = [
             # The assigner's locking read: free people, longest idle first.
             models.Index(
@@ -107,3 +110,51 @@ class Person(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def live(self):
+        """Not expired (on the database's clock); a password change since issue is not
+        looked at here (`personnel.tokens` refuses those)."""
+        return self.filter(expires_at__gt=Now())
+
+
+class ApiToken(models.Model):
+    """An API token (`Authorization: Token <token>`), stored as the SHA-256 digest of the
+    token only: the token itself is shown once, when issued, and a copy of this table
+    (a backup) grants nothing.
+
+    A token ends at `expires_at`, which use pushes out (`personnel.tokens`); when the user's
+    password hash changes, however it changed (`password_stamp` no longer matches); when
+    the user is inactive; and when it is revoked (the row is deleted). Created and deleted
+    only through `personnel.services`.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    # Hex SHA-256 of the token; the unique index is what every API request looks up.
+    digest = models.CharField(max_length=64, unique=True)
+    # The token's first characters, so that a person and a supervisor can tell tokens apart
+    # in a list; far too few to guess the rest from.
+    prefix = models.CharField(max_length=8)
+    # SHA-256 of the user's password hash when the token was issued (`personnel.tokens`).
+    password_stamp = models.CharField(max_length=64)
+    created_at = models.DateTimeField(db_default=Now())
+    # When use last pushed the expiry out: within QC_IDLE_REFRESH_INTERVAL of the last use.
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        db_table = "qc_api_tokens"
+        verbose_name = "API token"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # A person's tokens, for the supervisor's list and for revoking them all.
+            models.Index(fields=["user", "expires_at"], name="qc_api_tokens_user"),
+        ]
+
+    def __str__(self):
+        return f"{self.prefix}…"

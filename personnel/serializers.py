@@ -2,7 +2,7 @@ from rest_framework import serializers
 
 from tasks.serializers import TaskSerializer, datetime_representation, task_representation
 
-from .models import Person
+from .models import ApiToken, Person
 
 MAX_ID = 2**63 - 1
 
@@ -22,8 +22,7 @@ class PersonSerializer(serializers.ModelSerializer):
 
 
 def person_representation(person: Person) -> dict:
-    """What PersonSerializer gives for a person with `current_task`, built by hand (and
-    without a serializer to make, for the lean paths: personnel/fastpath.py)."""
+    """What PersonSerializer gives for a person with `current_task`, built by hand."""
     task = person.current_task
     return {
         "id": person.pk,
@@ -47,4 +46,50 @@ class PersonLoginSerializer(serializers.Serializer):
         max_value=MAX_ID,
         required=False,
         help_text="The person to sign in; a QC person may leave it out to sign themselves in.",
+    )
+
+
+class AuthTokenSerializer(serializers.Serializer):
+    """`POST /auth/token`: the credentials in, the token and its expiry out (the schema
+    calls them AuthTokenRequest and AuthToken)."""
+
+    username = serializers.CharField(max_length=150, write_only=True)
+    password = serializers.CharField(
+        max_length=1024, write_only=True, trim_whitespace=False, style={"input_type": "password"}
+    )
+    token = serializers.CharField(
+        read_only=True, help_text="Send it as `Authorization: Token <token>`. Shown once."
+    )
+    expiry = serializers.DateTimeField(
+        read_only=True,
+        help_text="When the token ends unless used before; each use pushes it out again.",
+    )
+
+
+class ApiTokenSerializer(serializers.ModelSerializer):
+    prefix = serializers.CharField(
+        read_only=True, help_text="The token's first characters, to tell tokens apart."
+    )
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "prefix", "created_at", "last_used_at", "expires_at"]
+        read_only_fields = fields
+
+
+class AccountSerializer(serializers.Serializer):
+    """A QC person's login, for supervisors: built from the person's user, with
+    `tokens` (their unexpired API tokens) set by the view."""
+
+    username = serializers.CharField(read_only=True)
+    is_active = serializers.BooleanField(
+        read_only=True, help_text="False: the login is deactivated; nobody signs in with it."
+    )
+    last_login = serializers.DateTimeField(read_only=True, allow_null=True)
+    tokens = ApiTokenSerializer(many=True, read_only=True)
+
+
+class PasswordSerializer(serializers.Serializer):
+    password = serializers.CharField(
+        max_length=128, write_only=True, trim_whitespace=False, style={"input_type": "password"}
     )

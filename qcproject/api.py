@@ -86,6 +86,16 @@ class CanIntervene(permissions.BasePermission):
         return is_supervisor(request.user) and request.user.has_perm("tasks.intervene")
 
 
+class CanManageLogins(permissions.BasePermission):
+    """Setting passwords, deactivating and reactivating logins, revoking API tokens need
+    `personnel.manage_login`."""
+
+    message = "Only a supervisor may manage logins."
+
+    def has_permission(self, request, view):
+        return is_supervisor(request.user) and request.user.has_perm("personnel.manage_login")
+
+
 class IsSupervisorOrQCPerson(permissions.BasePermission):
     """A supervisor, or a user linked to a QC person."""
 

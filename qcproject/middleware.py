@@ -1,56 +1,42 @@
-"""The project's middleware: guards that refuse JSON bodies the API could not handle
-sanely, before any view runs; and Django's message middleware, made lazy.
+"""The project's middleware: a guard that refuses request bodies too large to read before
+any view runs; and Django's message middleware, made lazy.
 
-- A JSON body larger than `DATA_UPLOAD_MAX_MEMORY_SIZE` gets 413. Django refuses it anyway
-  once something reads it, but with an HTML 400 from deep inside request parsing; here it
-  is refused up front, by its Content-Length where it has one, with the API's JSON error.
-- A JSON body nested deeper than `QC_MAX_JSON_DEPTH` (default 64) gets 400. Python's JSON
-  decoder recurses once per level, so a few thousand `[` (a 10 kB body) raise
-  RecursionError inside DRF's parser: a 500, even for an anonymous `POST /auth/token`.
+- A body larger than `DATA_UPLOAD_MAX_MEMORY_SIZE` gets 413, by its Content-Length, with the
+  API's JSON error. Django refuses it anyway once something reads it, but with an HTML 400
+  from deep inside request parsing. Multipart uploads (the admin's task import) are
+  streamed to disk and have limits of their own, so they are left alone.
+- What a body may contain is the parser's business: `qcproject.parsers.JSONParser` refuses
+  deep nesting and numbers JSON cannot hold, for every media type DRF parses as JSON.
 
-Only JSON bodies are looked at: form posts are limited by Django itself, and multipart
-uploads (the admin's task import) are streamed to disk and may be larger.
-
+- `ContentSecurityPolicyMiddleware`: django-csp's, with a fixed policy for responses that are
+  not pages.
+- `SessionIdleTimeoutMiddleware`: browser sessions end after SESSION_COOKIE_AGE idle.
 - `MessageMiddleware` makes the message storage only for a request that uses it.
 - `LocaleMiddleware` picks the language for people (pages, and the portal's own API
   calls), not for programs that send a token.
 """
 
-import re
+import time
 
+from csp.constants import HEADER as CSP_HEADER
+from csp.middleware import CSPMiddleware
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.contrib.messages import middleware as messages_middleware
 from django.contrib.messages.storage import default_storage
-from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.middleware import locale
 from django.utils import translation
 from django.utils.functional import SimpleLazyObject, empty
 
-DEFAULT_MAX_JSON_DEPTH = 64
+from qcproject.parsers import DEFAULT_MAX_JSON_DEPTH, json_depth
 
-# A JSON string, escapes included: brackets inside strings do not nest anything.
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
-
-
-def json_depth(body: bytes) -> int:
-    """The deepest nesting of arrays and objects in a JSON text (malformed text allowed)."""
-    brackets = _STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
-    depth = deepest = 0
-    for byte in brackets:
-        if byte in b"[{":
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-        else:
-            depth -= 1
-    return deepest
-
-
-def _is_json(content_type: str) -> bool:
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    return media_type == "application/json" or media_type.endswith("+json")
+__all__ = [
+    "DEFAULT_MAX_JSON_DEPTH",
+    "MessageMiddleware",
+    "RequestBodyGuardMiddleware",
+    "json_depth",
+]
 
 
 class RequestBodyGuardMiddleware:
@@ -58,41 +44,69 @@ class RequestBodyGuardMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if _is_json(request.META.get("CONTENT_TYPE", "")):
-            refusal = self.refusal(request)
-            if refusal is not None:
-                return refusal
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is not None and _content_length(request) > limit and not _is_multipart(request):
+            return JsonResponse(
+                {"detail": f"The request body is larger than {limit} bytes.", "code": "too_large"},
+                status=413,
+            )
         return self.get_response(request)
 
-    def refusal(self, request):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if limit is not None and length > limit:
-            return _too_large(limit)
-        try:
-            body = request.body  # kept by Django for the view to parse
-        except RequestDataTooBig:
-            return _too_large(limit)
-        max_depth = getattr(settings, "QC_MAX_JSON_DEPTH", DEFAULT_MAX_JSON_DEPTH)
-        if body and json_depth(body) > max_depth:
-            return JsonResponse(
-                {
-                    "detail": f"JSON parse error - nested deeper than {max_depth} levels.",
-                    "code": "parse_error",
-                },
-                status=400,
-            )
-        return None
+
+def _content_length(request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
 
 
-def _too_large(limit: int) -> JsonResponse:
-    return JsonResponse(
-        {"detail": f"The request body is larger than {limit} bytes.", "code": "too_large"},
-        status=413,
-    )
+def _is_multipart(request) -> bool:
+    content_type = request.META.get("CONTENT_TYPE", "")
+    return content_type.split(";", 1)[0].strip().lower() == "multipart/form-data"
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's policy (CONTENT_SECURITY_POLICY, with the response's nonce) on pages;
+    on every other response (the API's JSON, /metrics, files) a fixed policy that lets
+    nothing load or frame it. Nothing in those runs in a browser, and a fixed header costs
+    the API's hot path no policy building."""
+
+    NOT_A_PAGE = "default-src 'none'; frame-ancestors 'none'"
+
+    def process_response(self, request, response):
+        if not response.get("Content-Type", "").startswith("text/html"):
+            if CSP_HEADER not in response:
+                response[CSP_HEADER] = self.NOT_A_PAGE
+            return response
+        return super().process_response(request, response)
+
+
+class SessionIdleTimeoutMiddleware:
+    """A signed-in browser session ends after SESSION_COOKIE_AGE seconds without a request.
+
+    Django pushes a session's expiry out (in the database and the cookie) only when it
+    saves the session, and saving it on every request (SESSION_SAVE_EVERY_REQUEST) would
+    add a write to each of the portal's heartbeats. Here a session in use is marked for
+    saving when its last save is older than QC_IDLE_REFRESH_INTERVAL: the timeout is then
+    exact to within that interval, for one write per interval. Must come after Django's
+    SessionMiddleware, which does the saving on the way out.
+    """
+
+    KEY = "_qc_refreshed_at"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        session = getattr(request, "session", None)
+        # Only a session this request read (a signed-in user's): never load one for this.
+        if session is None or not session.accessed or SESSION_KEY not in session:
+            return response
+        now = int(time.time())
+        if session.modified or now - session.get(self.KEY, 0) >= settings.QC_IDLE_REFRESH_INTERVAL:
+            session[self.KEY] = now
+        return response
 
 
 class MessageMiddleware(messages_middleware.MessageMiddleware):

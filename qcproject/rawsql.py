@@ -112,12 +112,14 @@ def converters(field, alias: str):
 
 
 class Columns:
-    """A model's concrete columns in a SELECT list, and the way back from a row to an
-    instance, with the converters the ORM's compiler would apply."""
+    """A model's concrete columns (or `only` these) in a SELECT list, and the way back from a
+    row to an instance, with the converters the ORM's compiler would apply; fields left out
+    are deferred, as with `only()`."""
 
-    def __init__(self, model, alias: str):
+    def __init__(self, model, alias: str, only: tuple[str, ...] | None = None):
         self.model = model
-        fields = model._meta.concrete_fields
+        fields = [f for f in model._meta.concrete_fields if only is None or f.name in only]
+        self.field_names = None if only is None else [f.attname for f in fields]
         self.sql = ", ".join(f"{q(alias)}.{q(f.column)}" for f in fields)
         self.width = len(fields)
         self.converters = []
@@ -135,7 +137,7 @@ class Columns:
         for i, column, chain in self.converters:
             for convert in chain:
                 values[i] = convert(values[i], column, db)
-        return self.model.from_db(db.alias, None, values)
+        return self.model.from_db(db.alias, self.field_names, values)
 
 
 columns = per_database(Columns)

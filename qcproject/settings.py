@@ -4,9 +4,11 @@ A `.env` file in the project directory is read when present; the real environmen
 Every variable is listed in `.env.example`.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -27,6 +29,12 @@ env = environ.Env(
     QC_ASSIGNER_STALE_AFTER=(int, 3600),
     QC_RETAIN_HOURLY_DAYS=(int, 90),
     TIME_ZONE=(str, "UTC"),
+    QC_TOKEN_TTL=(int, 8 * 3600),
+    QC_IDLE_REFRESH_INTERVAL=(int, 300),
+    QC_LOGIN_FAILURE_LIMIT=(int, 10),
+    QC_LOGIN_LOCKOUT_MINUTES=(int, 15),
+    QC_TOKEN_THROTTLE_RATE=(str, "1000/hour"),
+    SESSION_COOKIE_AGE=(int, 8 * 3600),
     QC_WEBHOOK_RETRY_HOURS=(float, 24.0),
     QC_WEBHOOK_ALLOWED_HOSTS=(list, []),
     QC_WEBHOOK_TIMEOUT=(float, 10.0),
@@ -53,9 +61,13 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    # The old token table: its rows are hashed into personnel's by a migration, and nothing
+    # authenticates against it any more.
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",  # before personnel, whose admin replaces axes' lockout list
+    "csp",
     "personnel",
     "tasks",
     "events",
@@ -65,10 +77,14 @@ MIDDLEWARE = [
     # Responses by status code for /metrics (the error-rate alert): around everything else.
     "tasks.metrics.ResponseCountMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Oversized (413) and too deeply nested (400) JSON bodies, before anything reads them.
+    # django-csp's, with a fixed policy for what is not a page (the API's JSON).
+    "qcproject.middleware.ContentSecurityPolicyMiddleware",
+    # Bodies too large to read (413), before anything reads them.
     "qcproject.middleware.RequestBodyGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After the session middleware, so that it marks a session to save before that one saves.
+    "qcproject.middleware.SessionIdleTimeoutMiddleware",
     # The language: the chooser's cookie, else the browser's Accept-Language (after the
     # session, before anything that renders); programs sending a token get LANGUAGE_CODE.
     "qcproject.middleware.LocaleMiddleware",
@@ -78,6 +94,8 @@ MIDDLEWARE = [
     # Django's, making the message storage only when a page uses it (not for the API).
     "qcproject.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a sign-in refused for too many failures into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "qcproject.urls"
@@ -150,6 +168,13 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The lockout check first: a locked username and address gets no further, not even with the
+# right password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -184,6 +209,14 @@ STORAGES = {
     },
 }
 
+# Shared by every web process and host: the throttle's counts (POST /auth/token) live here.
+# A table in the database by default (created by a migration); CACHE_URL=redis://host:6379/0
+# for Redis.
+CACHES = {"default": env.cache_url("CACHE_URL", default="dbcache://qc_cache")}
+if CACHES["default"]["BACKEND"].endswith("DatabaseCache"):
+    # Django culls a third of the entries past MAX_ENTRIES (300), throttle counts included.
+    CACHES["default"].setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", 100_000)
+
 # The QC portal's sign-in page (Django's auth views); supervisors sign in there too.
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "portal"
@@ -201,13 +234,17 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     # The API takes JSON bodies only: the admin and the portal's own pages keep their forms
-    # (Django views), and a form or multipart body sent to the API gets 415.
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # (Django views), and a form or multipart body sent to the API gets 415. The parser
+    # refuses deep nesting and unrepresentable numbers in linear time (400), for every media
+    # type DRF reads as JSON (`*/*` included).
+    "DEFAULT_PARSER_CLASSES": ["qcproject.parsers.JSONParser"],
     # DRF's, with a shortcut for clients that ask for JSON or anything (most of them).
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "qcproject.negotiation.ContentNegotiation",
     "DEFAULT_PAGINATION_CLASS": "qcproject.api.QueuePagination",
     "DEFAULT_SCHEMA_CLASS": "qcproject.schema.AutoSchema",
     "EXCEPTION_HANDLER": "qcproject.api.exception_handler",
+    # No default throttles: the heartbeat path stays free of cache reads. POST /auth/token
+    # has its own (personnel.auth_views).
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -258,6 +295,57 @@ QC_RETAIN_HOURLY_DAYS = env("QC_RETAIN_HOURLY_DAYS")
 QC_METRICS_TOKEN = env("QC_METRICS_TOKEN")
 QC_METRICS_ALLOWED_NETWORKS = env("QC_METRICS_ALLOWED_NETWORKS")
 
+# --- Sign-in, tokens and sessions ---------------------------------------------------------
+
+# How many reverse proxies in front of gunicorn append to X-Forwarded-For: the client's
+# address is the one the outermost of them saw. 0 trusts no such header (REMOTE_ADDR).
+QC_PROXY_COUNT = env.int("QC_PROXY_COUNT", default=0 if DEBUG else 1)
+
+# API tokens (personnel.tokens): unused this long, a token ends. Use pushes the end out, with
+# a write at most every QC_IDLE_REFRESH_INTERVAL seconds (browser sessions likewise).
+QC_TOKEN_TTL = env("QC_TOKEN_TTL")
+QC_IDLE_REFRESH_INTERVAL = env("QC_IDLE_REFRESH_INTERVAL")
+# POST /auth/token per client address; a shift behind one NAT must fit in it.
+QC_TOKEN_THROTTLE_RATE = env("QC_TOKEN_THROTTLE_RATE")
+
+# django-axes: failures are counted per username and address together, so that many people
+# behind one address never lock each other out; a lock ends after the lockout time, or when
+# a supervisor unlocks it (admin: Access attempts).
+AXES_FAILURE_LIMIT = env("QC_LOGIN_FAILURE_LIMIT")
+AXES_COOLOFF_TIME = timedelta(minutes=env("QC_LOGIN_LOCKOUT_MINUTES"))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Tries while locked are refused without being counted: the lock ends when it said it would.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "qcproject.network.client_address"
+AXES_LOCKOUT_CALLABLE = "personnel.lockout.lockout_response"
+
+# Browser sessions end after this many seconds without a request (one working shift by
+# default: shared QC terminals). The idle timeout is kept by SessionIdleTimeoutMiddleware.
+SESSION_COOKIE_AGE = env("SESSION_COOKIE_AGE")
+# The portal and Swagger UI take the CSRF token from the page, never from the cookie.
+CSRF_COOKIE_HTTPONLY = True
+
+# --- Content-Security-Policy (django-csp) -----------------------------------------------------
+
+# Pages load scripts and styles from this site only; an inline <script> or <style> needs the
+# response's nonce (`{{ request.csp_nonce }}` in templates). Responses that are not pages get
+# `default-src 'none'` (qcproject.middleware.ContentSecurityPolicyMiddleware).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
 # Events and webhooks (the `events` app). A delivery is retried with backoff for up to
 # QC_WEBHOOK_RETRY_HOURS from its first attempt, then marked failed. Webhook URLs must be
 # https://, except to the hosts in QC_WEBHOOK_ALLOWED_HOSTS (plain http allowed there: a
@@ -284,10 +372,35 @@ LOGGING = {
         # Django's own loggers print through the root handler, once.
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
+        # django-axes' banner at every start; its sign-in records stay at INFO.
+        "axes.apps": {"level": "WARNING"},
     },
 }
+
+# --- HTTPS ------------------------------------------------------------------------------------
+
+# Load balancers and Prometheus reach these over plain HTTP on loopback; they never redirect.
+SECURE_REDIRECT_EXEMPT = [r"^healthz/?$", r"^metrics/?$"]
+SILENCED_SYSTEM_CHECKS = [
+    # security.W005 (HSTS without includeSubDomains): HSTS covers this host only by default;
+    # other hosts of the domain may still serve plain HTTP. SECURE_HSTS_INCLUDE_SUBDOMAINS=1
+    # extends it once they do not.
+    "security.W005",
+    # security.W021 (no HSTS preload): preloading is a commitment of the whole domain, for
+    # its owners to make (SECURE_HSTS_PRELOAD=1).
+    "security.W021",
+]
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Plain HTTP gets a redirect to HTTPS, and browsers remember to use HTTPS only.
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+    if not SECURE_SSL_REDIRECT:
+        # security.W008 (no SSL redirect): turned off on purpose, for a site whose proxy
+        # redirects to HTTPS itself, or that is served by other means.
+        SILENCED_SYSTEM_CHECKS.append("security.W008")

@@ -4,12 +4,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from events.api import EventsView
 from personnel.api import PersonnelViewSet
+from personnel.auth_views import LogoutView, ObtainTokenView
 from qcproject.api import OptionalSlashRouter
 from tasks.api import TasksViewSet
 from tasks.metrics import metrics
 from tasks.queue_size import QueueSizeView
 
-from .views import healthz, obtain_auth_token
+from .views import healthz
 
 admin.site.site_header = "qc-assign"
 admin.site.site_title = "qc-assign"
@@ -20,8 +21,12 @@ router.register("personnel", PersonnelViewSet, basename="personnel")
 router.register("tasks", TasksViewSet, basename="tasks")
 
 urlpatterns = [
+    # The API first: its requests are most of the traffic (a heartbeat every few seconds per
+    # person), and Django tries the patterns in order. No other pattern overlaps its paths.
+    path("", include(router.urls)),
     path("admin/", admin.site.urls),
-    re_path(r"^auth/token/?$", obtain_auth_token, name="auth-token"),
+    re_path(r"^auth/token/?$", ObtainTokenView.as_view(), name="auth-token"),
+    re_path(r"^auth/logout/?$", LogoutView.as_view(), name="auth-logout"),
     re_path(r"^healthz/?$", healthz, name="healthz"),
     re_path(r"^metrics/?$", metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -33,5 +38,4 @@ urlpatterns = [
     # The QC portal (`/`, `/portal/`); its sign-out ends the work session, then Django's.
     path("", include("personnel.portal")),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("", include(router.urls)),
 ]

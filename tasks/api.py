@@ -38,7 +38,7 @@ class TasksViewSet(viewsets.GenericViewSet):
     serializer_class = TaskSerializer
     permission_classes = [IsSupervisor]
     queryset = Task.objects.all()
-    lookup_value_regex = r"[0-9]+"
+    lookup_value_regex = "[0-9]+"
 
     def get_permissions(self):
         if self.action == "complete":

@@ -130,7 +130,10 @@ def metrics_allowed(request) -> bool:
     token = settings.QC_METRICS_TOKEN
     header = request.headers.get("Authorization", "")
     if token and header.startswith("Bearer "):
-        return secrets.compare_digest(header.removeprefix("Bearer ").strip(), token)
+        # Bytes, not text: `compare_digest` refuses non-ASCII str. A header reaches Django
+        # as the latin-1 reading of the bytes sent (PEP 3333); encoding it back gives them.
+        sent = header.removeprefix("Bearer ").strip().encode("latin-1", "replace")
+        return secrets.compare_digest(sent, token.encode())
     try:
         client = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:

@@ -204,11 +204,16 @@ class AuditAction(models.TextChoices):
     REASSIGN = "REASSIGN", "Reassigned a task"
     CANCEL = "CANCEL", "Cancelled a task"
     IMPORT = "IMPORT", "Imported tasks"
+    SET_PASSWORD = "SET_PASSWORD", "Set a person's password"
+    DEACTIVATE = "DEACTIVATE", "Deactivated a login"
+    REACTIVATE = "REACTIVATE", "Reactivated a login"
+    REVOKE_TOKENS = "REVOKE_TOKENS", "Revoked API tokens"
+    UNLOCK = "UNLOCK", "Unlocked a sign-in locked by failures"
 
 
 class AuditEvent(models.Model):
-    """A supervisor's intervention: who did what to whom, when. Written in the same
-    transaction as the change it records."""
+    """A supervisor's intervention, on work or on a login: who did what to whom, when.
+    Written in the same transaction as the change it records."""
 
     at = models.DateTimeField(db_default=Now())
     actor = models.ForeignKey(

@@ -24,29 +24,27 @@ SUPERVISOR_PERMISSIONS = [
     ("personnel", "view_person"),
     ("personnel", "add_person"),
     ("personnel", "change_person"),
-    # Events and webhooks: read events, manage endpoints, see and resend deliveries.
+    # Logins: set a password, deactivate, reactivate, revoke API tokens (audited); see every
+    # API token (never the token itself).
+    ("personnel", "manage_login"),
+    ("personnel", "view_apitoken"),
+    # Sign-ins locked by failures (django-axes): see them, and unlock (audited).
+    ("axes", "view_accessattempt"),
+    ("axes", "delete_accessattempt"),
+    # Events and webhooks: read events, manage endpoints, see and resend deliveries (given
+    # to an existing group by events' migration 0002).
     *EVENTS_SUPERVISOR_PERMISSIONS,
 ]
 
 
-def ensure_supervisors_group(group_model, permission_model):
-    """Create or correct the Supervisors group; return it."""
+def ensure_supervisors_group(group_model, permission_model, permissions=None):
+    """Create or correct the Supervisors group to exactly `permissions` (default: today's
+    SUPERVISOR_PERMISSIONS; a data migration passes the list of its own time); return it."""
     group, _ = group_model.objects.get_or_create(name=SUPERVISORS_GROUP)
-    permissions = []
-    for app, codename in SUPERVISOR_PERMISSIONS:
-        found = permission_model.objects.filter(
-            content_type__app_label=app, codename=codename
-        ).first()
-        if (
-            found is None
-            and not permission_model.objects.filter(content_type__app_label=app).exists()
-        ):
-            # An app migrated after this group's migration (events) adds its permissions
-            # to the group in its own migration.
-            continue
-        if found is None:
-            raise LookupError(f"no permission {app}.{codename}")
-        permissions.append(found)
+    permissions = [
+        permission_model.objects.get(content_type__app_label=app, codename=codename)
+        for app, codename in (SUPERVISOR_PERMISSIONS if permissions is None else permissions)
+    ]
     group.permissions.set(permissions)
     return group
 

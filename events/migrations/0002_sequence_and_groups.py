@@ -43,8 +43,9 @@ class Migration(migrations.Migration):
         ("events", "0001_initial"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
-        # The Supervisors group exists from here on.
-        ("tasks", "0003_supervisors_group"),
+        # The Supervisors group as tasks last set it (a later migration that sets the group
+        # to a list must keep these permissions in it).
+        ("tasks", "0010_supervisors_manage_logins"),
     ]
 
     operations = [migrations.RunPython(forwards, backwards)]

@@ -1,44 +1,10 @@
-"""The API token authentication's statement (`personnel.authentication`) against the ORM's rows."""
+"""The token authentication's statement as the first of every request: it stands in for the
+connection's health check (docs/engine.md, "MySQL and MariaDB traps", 9). The statement
+itself, and what makes a token work, are tested in test_tokens.py."""
 
 import pytest
-from rest_framework.authtoken.models import Token
 
-from personnel import authentication as sql
-from personnel.models import Person
-
-pytestmark = pytest.mark.django_db
-
-
-def _fields(instance) -> dict:
-    return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
-
-
-def test_token_with_user_reads_token_user_and_person_in_one_query(alice, django_assert_num_queries):
-    key = Token.objects.create(user=alice.user).key
-
-    with django_assert_num_queries(1):
-        token = sql.token_with_user(key)
-        assert token.user.person.pk == alice.pk
-        assert token.user.person.user is token.user
-
-    assert _fields(token) == _fields(Token.objects.get(key=key))
-    assert _fields(token.user) == _fields(type(alice.user).objects.get(pk=alice.user.pk))
-    assert _fields(token.user.person) == _fields(Person.objects.get(pk=alice.pk))
-
-
-def test_token_of_a_user_without_person_caches_that_there_is_none(
-    supervisor, django_assert_num_queries
-):
-    key = Token.objects.create(user=supervisor).key
-
-    with django_assert_num_queries(1):
-        token = sql.token_with_user(key)
-        with pytest.raises(Person.DoesNotExist):
-            token.user.person  # noqa: B018 (the access is the test)
-
-
-def test_unknown_token_is_none():
-    assert sql.token_with_user("0" * 40) is None
+from personnel.services import token_issue
 
 
 def _drop_connection_from_the_server_side():
@@ -72,7 +38,7 @@ def test_a_connection_the_database_dropped_is_replaced_not_reported(client, make
 
     alice = make_person("Alice")
     person_login(person_id=alice.pk)
-    key = Token.objects.create(user=alice.user).key
+    key = token_issue(user=alice.user).token
     path = f"/personnel/{alice.pk}/heartbeat" if name == "heartbeat" else "/personnel/login"
     auth = {"HTTP_AUTHORIZATION": f"Token {key}", "content_type": "application/json"}
     assert client.post(path, **auth).status_code == 200  # the connection is in use, and kept
@@ -91,7 +57,7 @@ def test_a_token_request_sends_no_health_check_ping(client, make_person, monkeyp
 
     alice = make_person("Alice")
     person_login(person_id=alice.pk)
-    key = Token.objects.create(user=alice.user).key
+    key = token_issue(user=alice.user).token
     auth = {"HTTP_AUTHORIZATION": f"Token {key}", "content_type": "application/json"}
     client.post(f"/personnel/{alice.pk}/heartbeat", **auth)
     db = connections["default"]

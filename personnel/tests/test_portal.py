@@ -240,10 +240,10 @@ def test_sign_out_message_is_translated(client, make_person):
 
 
 def test_token_requests_are_answered_in_the_default_language_without_vary(client, make_person):
-    from rest_framework.authtoken.models import Token
+    from personnel.services import token_issue
 
     person = make_person()
-    key = Token.objects.create(user=person.user).key
+    key = token_issue(user=person.user).token
     r = client.post(
         f"/personnel/{person.pk}/heartbeat",
         HTTP_AUTHORIZATION=f"Token {key}",

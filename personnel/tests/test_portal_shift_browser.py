@@ -273,7 +273,7 @@ def test_opted_in_browser_plays_a_sound_and_notifies_when_a_task_arrives_in_a_hi
 
     page.evaluate("setTabHidden(true)")  # the person went to another tab
     (first,) = task_create(descriptions=["Inspect weld seams on frame batch 2417"])
-    page.wait_for_function("window.shownNotifications.length === 1")
+    page.wait_for_function("() => window.shownNotifications.length === 1")
     assert page.evaluate("shownNotifications") == [
         {"title": f"New task #{first.pk}", "body": first.description}
     ]

@@ -15,7 +15,6 @@ import schemathesis
 from django.core import signals
 from django.db import close_old_connections
 from hypothesis import HealthCheck, assume, settings
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -23,6 +22,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from personnel.services import token_issue
 from tasks.services import task_create
 from tasks.sessions import person_login
 
@@ -60,8 +60,8 @@ def world(make_person, supervisor):
     return {
         "ids": [p.pk for p in people] + [t.pk for t in tasks],
         "anonymous": {},
-        "person": {"Authorization": f"Token {Token.objects.create(user=people[0].user).key}"},
-        "supervisor": {"Authorization": f"Token {Token.objects.create(user=supervisor).key}"},
+        "person": {"Authorization": f"Token {token_issue(user=people[0].user).token}"},
+        "supervisor": {"Authorization": f"Token {token_issue(user=supervisor).token}"},
     }
 
 

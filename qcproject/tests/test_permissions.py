@@ -42,6 +42,30 @@ MATRIX = {
         (401, 403, 403, 200),
     ),
     ("tasks-cancel", "post"): ("/tasks/{task}/cancel", None, (401, 403, 403, 200)),
+    # Logins: supervisors only (reactivating an active login is a conflict).
+    ("personnel-account", "get"): ("/personnel/{person}/account", None, (401, 403, 403, 200)),
+    ("personnel-set-password", "post"): (
+        "/personnel/{person}/set-password",
+        {"password": "another-horse-battery"},
+        (401, 403, 403, 200),
+    ),
+    ("personnel-deactivate", "post"): (
+        "/personnel/{person}/deactivate",
+        None,
+        (401, 403, 403, 200),
+    ),
+    ("personnel-reactivate", "post"): (
+        "/personnel/{person}/reactivate",
+        None,
+        (401, 403, 403, 409),
+    ),
+    ("personnel-tokens", "get"): ("/personnel/{person}/tokens", None, (401, 403, 403, 200)),
+    ("personnel-tokens", "delete"): ("/personnel/{person}/tokens", None, (401, 403, 403, 204)),
+    ("personnel-token", "delete"): (
+        "/personnel/{person}/tokens/999999999",
+        None,
+        (401, 403, 403, 404),
+    ),
 }
 
 
@@ -93,6 +117,8 @@ def test_public_pages_need_no_login(client, path):
 OTHER_ROUTES = {
     # An empty body is bad credentials, whoever asks.
     "^auth/token/?$": ("post", "/auth/token", (400, 400, 400, 400)),
+    # Ends the token presented; a browser session is not one.
+    "^auth/logout/?$": ("post", "/auth/logout", (401, 401, 401, 401)),
     "^healthz/?$": ("get", "/healthz", (200, 200, 200, 200)),
     # Asked from an address outside QC_METRICS_ALLOWED_NETWORKS, without the bearer token.
     "^metrics/?$": ("get", "/metrics", (403, 403, 403, 200)),
@@ -172,7 +198,7 @@ def test_every_path_of_a_hot_endpoint_is_the_routers_own():
 
 def _hot_request(client, make_person, supervisor, endpoint, role):
     """The matrix's request to a hot endpoint, sent by `role` with a real API token."""
-    from rest_framework.authtoken.models import Token
+    from personnel.services import token_issue
 
     me, other = make_person("Me"), make_person("Other")
     (task,) = task_create(descriptions=["mine"])
@@ -184,7 +210,7 @@ def _hot_request(client, make_person, supervisor, endpoint, role):
     actor = {"other": other.user, "self": me.user, "supervisor": supervisor}.get(role)
     headers = {}
     if actor is not None:
-        headers["HTTP_AUTHORIZATION"] = f"Token {Token.objects.create(user=actor).key}"
+        headers["HTTP_AUTHORIZATION"] = f"Token {token_issue(user=actor).token}"
     elif role == "bad token":
         headers["HTTP_AUTHORIZATION"] = "Token " + "0" * 40
     response = client.post(path, body, content_type="application/json", **headers)

@@ -7,10 +7,9 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from rest_framework.authtoken.models import Token
 
 from personnel.models import Person
-from personnel.services import person_create
+from personnel.services import person_create, token_issue
 from tasks.models import Task
 from tasks.services import task_create
 
@@ -43,9 +42,9 @@ TASKS = [
 
 class Command(BaseCommand):
     help = (
-        "Create demo data once (a supervisor, five QC persons with API tokens, a dozen tasks) "
-        "and print the credentials; run again, it only prints them. Refuses unless DEBUG is "
-        "on or --force is given."
+        "Create demo data once (a supervisor, five QC persons, a dozen tasks) and print the "
+        "credentials with a new API token for each; run again, it only prints them (with new "
+        "tokens). Refuses unless DEBUG is on or --force is given."
     )
 
     def add_arguments(self, parser):
@@ -77,8 +76,10 @@ class Command(BaseCommand):
                 if not Task.objects.exists():
                     task_create(descriptions=TASKS)
                     self.stdout.write(f"Created {len(TASKS)} demo tasks.")
+                # New tokens every time: only their digests are stored, so an earlier one
+                # cannot be shown again (it works until it expires).
                 tokens = {
-                    user.pk: Token.objects.get_or_create(user=user)[0].key
+                    user.pk: token_issue(user=user).token
                     for user in [supervisor, *(p.user for p in people)]
                 }
         except ValidationError as exc:
