@@ -19,7 +19,7 @@ WEB_PORT ?= 8000
 RUN_DATABASE_URL ?= sqlite:///$(CURDIR)/db.sqlite3
 # The demo's simulated QC people and producer (Procfile `crew`): DEMO_CREW=0 leaves them out.
 DEMO_CREW ?= 1
-RUN_PROCESSES = web assigner $(if $(filter 0,$(DEMO_CREW)),,crew)
+RUN_PROCESSES = web assigner webhooks $(if $(filter 0,$(DEMO_CREW)),,crew)
 # Set for every command of `make run`, so a DATABASE_URL in the shell cannot leak in.
 RUN_ENV = DEBUG=1 DATABASE_URL='$(RUN_DATABASE_URL)' PYTHONUNBUFFERED=1
 
@@ -28,7 +28,8 @@ RUN_ENV = DEBUG=1 DATABASE_URL='$(RUN_DATABASE_URL)' PYTHONUNBUFFERED=1
 TEST_DATABASE_URL ?= mysql://root:@127.0.0.1:3306/qc
 PYTEST_ARGS ?=
 SQLITE_TESTS = personnel/tests/test_tokens.py tasks/tests/test_sql.py personnel/tests/test_services.py \
-	tasks/tests/test_services.py
+	tasks/tests/test_services.py \
+	events/tests/test_emit.py events/tests/test_sequence.py events/tests/test_webhooks.py
 
 # The translations: each .po compiled to the .mo beside it (msgfmt, as Django's
 # compilemessages does; scripts/ensure-gettext installs it), only when the .po changed.
@@ -38,8 +39,8 @@ MO_FILES := $(PO_FILES:.po=.mo)
 .PHONY: help venv translations messages run test lint clean
 
 help:
-	@echo 'make run     start the web server, the assigner and the simulated crew (SQLite,'
-	@echo '             demo data; DEMO_CREW=0: no crew) on http://$(WEB_HOST):$(WEB_PORT)/'
+	@echo 'make run     start the web server, the assigner, the webhook worker and the simulated'
+	@echo '             crew (SQLite, demo data; DEMO_CREW=0: no crew) on http://$(WEB_HOST):$(WEB_PORT)/'
 	@echo 'make test    run the tests against MariaDB ($(TEST_DATABASE_URL));'
 	@echo '             pass pytest options with PYTEST_ARGS="-x -k complete"'
 	@echo 'make lint    ruff, the layering contract (import-linter), mypy on the services,'
@@ -71,6 +72,7 @@ run: $(INSTALLED) $(MO_FILES)
 	@echo
 	@echo 'API docs: http://$(WEB_HOST):$(WEB_PORT)/api/docs/'
 	@echo 'Admin:    http://$(WEB_HOST):$(WEB_PORT)/admin/'
+	@echo 'Events:   http://$(WEB_HOST):$(WEB_PORT)/events (signed in as the supervisor)'
 	@echo
 # settings.py reads .env itself (the environment wins); honcho's own .env loading would
 # let .env override RUN_ENV, so it gets none.

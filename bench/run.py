@@ -19,7 +19,15 @@ import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CASES = ["burn-down", "shift-start", "time-to-assign", "heartbeat", "history", "memory"]
+CASES = [
+    "burn-down",
+    "shift-start",
+    "time-to-assign",
+    "heartbeat",
+    "history",
+    "memory",
+    "events",
+]
 
 
 def parse_args(argv=None):

@@ -551,11 +551,16 @@ class Adversary:
         pid = self.me.person_id
         rel = self._call("release", "POST", f"/tasks/{task}/release", token=self.sup)
         done = self._call("complete", "POST", f"/tasks/{task}/complete")
-        mine_done = [
-            p for p, reason in self._completions(task) if reason == "COMPLETED" and p == pid
-        ]
+        history = self._completions(task)
+        mine_done = [p for p, reason in history if reason == "COMPLETED" and p == pid]
+        # After the release the engine may rightly give the task back to me (a later cycle,
+        # or my own next pick): then my complete is of that new assignment, not the fenced one.
+        mine = [reason for p, reason in history if p == pid]
+        given_back = "RELEASED" in mine and mine.index("RELEASED") < len(mine) - 1
         answers = f"task {task}: release {rel.status}, complete {done.status}"
-        if rel.status == 200 and (done.status == 200 or mine_done):
+        if rel.status == 200 and given_back and done.status == 200:
+            self.rec.race("release_then_complete", "inconclusive", f"given back: {answers}")
+        elif rel.status == 200 and (done.status == 200 or mine_done):
             self.rec.race("release_then_complete", "violation", f"I5 broken: {answers}")
         elif rel.status != 200 or done.status != 409:
             self.rec.race("release_then_complete", "inconclusive", answers)

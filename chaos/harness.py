@@ -35,6 +35,7 @@ from chaos.clients import (
 from chaos.infra import ROOT, Child, MariaDB, free_port, make_workdir, python_argv
 from chaos.profiles import RACE_KINDS, Profile, Scenario, fault_env
 from chaos.report import Outcome, summary_line
+from chaos.webhooks import WebhookChaos
 
 logger = logging.getLogger("chaos")
 
@@ -83,6 +84,7 @@ class Harness:
         self.web_port = free_port()
         self.assigners: list[dict] = []
         self.http = Http(self.web_port)
+        self.webhooks: WebhookChaos | None = None  # the webhook part of a scenario
         self.local = threading.local()
         self.started = time.monotonic()
         self.outcomes: list[Outcome] = []
@@ -167,6 +169,8 @@ class Harness:
         self.drainers = everyone[self.p.people + most_adversaries :]
 
     def teardown(self) -> None:
+        if self.webhooks is not None:
+            self.webhooks.stop()
         for slot in self.assigners:
             slot["child"].stop(5)
         if self.web is not None:
@@ -213,6 +217,9 @@ class Harness:
 
     def reset_tables(self) -> None:
         for sql in (
+            "DELETE FROM qc_webhook_deliveries",
+            "DELETE FROM qc_webhook_endpoints",
+            "DELETE FROM qc_events",
             "DELETE FROM qc_audit_events",
             "DELETE FROM qc_assignments",
             "DELETE FROM qc_tasks",
@@ -362,6 +369,7 @@ class Harness:
         self.stop_load(run)
         self.check_sweep(run)
         self.drain_watching_idle(run)
+        self.check_webhooks(run)
         self.check_tables(run)
         self.judge_races(run)
         self.collect_figures(run)
@@ -376,6 +384,7 @@ class Harness:
         self.assigners = [{"restarts": 0} for _ in range(self.p.assigners)]
         for slot in range(self.p.assigners):
             self.start_assigner(slot, sc, armed=True)
+        self.webhooks = WebhookChaos(self, run.out).start() if sc.webhooks else None
         return run
 
     def start_load(self, run: ScenarioRun) -> None:
@@ -461,6 +470,8 @@ class Harness:
             self.check_deadline()
             self.supervise_assigners(sc, out, hold)
             now = time.monotonic()
+            if self.webhooks is not None:
+                self.webhooks.tick(now)
             if insist_at and now >= insist_at:
                 insist_at = None
                 self.insist(sc, out)
@@ -573,6 +584,13 @@ class Harness:
         )
         watcher.join(10)
 
+    def check_webhooks(self, run: ScenarioRun) -> None:
+        """The webhook scenario: every event delivered at least once, in order per task
+        (chaos/webhooks.py)."""
+        if self.webhooks is not None:
+            self.webhooks.finish()
+            self.webhooks = None
+
     def check_tables(self, run: ScenarioRun) -> None:
         """The violations seen live (I1 under load, I2 in the drain), then the quiet tables:
         I1 and I4 in SQL, the accounting of every task against what the clients were told
@@ -647,6 +665,8 @@ class Harness:
             elif kind == "db":
                 if out.faults.get("db restart", 0) < len(sc.db_restarts):
                     missing.append("db restart")
+            elif kind == "webhooks":
+                missing += WebhookChaos.missing(out)
             elif kind == "races":
                 done = {k for k, v in out.races.items() if v.get("ok")}
                 missing += [f"race {k}" for k in RACE_KINDS if k not in done]

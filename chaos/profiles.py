@@ -45,6 +45,7 @@ class Scenario:
     external_kill_every: float = 0.0  # seconds; kill -9 of a random assigner from outside
     worker_kill_every: float = 0.0  # seconds; kill -9 of a random gunicorn worker
     adversaries: int = 0  # 0: the profile's default
+    webhooks: bool = False  # delivery workers killed, the receiver failing (chaos/webhooks.py)
 
 
 def fixed(point: str, action: str = "kill", probability: float = 0.1) -> Arming:
@@ -133,6 +134,13 @@ FULL = Profile(
             db_restarts=((0.5, signal.SIGKILL),),
             external_kill_every=7,
             worker_kill_every=9,
+        ),
+        Scenario(
+            "webhooks: kill -9 of delivery workers, receiver outages",
+            None,
+            ("webhooks", "db"),
+            db_restarts=((0.5, signal.SIGTERM),),
+            webhooks=True,
         ),
     ],
 )

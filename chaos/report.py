@@ -21,6 +21,7 @@ class Outcome:
     statuses: dict = field(default_factory=dict)
     missing_faults: list = field(default_factory=list)
     latency: dict = field(default_factory=dict)
+    events: dict = field(default_factory=dict)  # webhook deliveries (chaos/webhooks.py)
 
     @property
     def ok(self) -> bool:
@@ -108,6 +109,8 @@ def details(outcomes: list[Outcome]) -> str:
             for k, d in sorted(o.races.items())
         )
         lines.append(f"{o.name}: races {races or '-'}")
+        if o.events:
+            lines.append("    webhooks: " + ", ".join(f"{k} {v}" for k, v in o.events.items()))
         for label, counts in o.statuses.items():
             lat = o.latency.get(label, {})
             lines.append(

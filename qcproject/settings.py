@@ -35,6 +35,12 @@ env = environ.Env(
     QC_LOGIN_LOCKOUT_MINUTES=(int, 15),
     QC_TOKEN_THROTTLE_RATE=(str, "1000/hour"),
     SESSION_COOKIE_AGE=(int, 8 * 3600),
+    QC_WEBHOOK_RETRY_HOURS=(float, 24.0),
+    QC_WEBHOOK_ALLOWED_HOSTS=(list, []),
+    QC_WEBHOOK_TIMEOUT=(float, 10.0),
+    QC_WEBHOOK_CONCURRENCY=(int, 32),
+    QC_WEBHOOK_INTERVAL=(float, 0.25),
+    QC_EVENT_RETENTION_DAYS=(int, 30),
     LOG_LEVEL=(str, "INFO"),
 )
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
@@ -64,6 +70,7 @@ INSTALLED_APPS = [
     "csp",
     "personnel",
     "tasks",
+    "events",
 ]
 
 MIDDLEWARE = [
@@ -340,6 +347,20 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     },
 }
+
+# Events and webhooks (the `events` app). A delivery is retried with backoff for up to
+# QC_WEBHOOK_RETRY_HOURS from its first attempt, then marked failed. Webhook URLs must be
+# https://, except to the hosts in QC_WEBHOOK_ALLOWED_HOSTS (plain http allowed there: a
+# receiver on the same host or network). Each request may take QC_WEBHOOK_TIMEOUT seconds;
+# a worker keeps up to QC_WEBHOOK_CONCURRENCY requests in flight per endpoint and looks for
+# new events every QC_WEBHOOK_INTERVAL seconds when idle. Events older than
+# QC_EVENT_RETENTION_DAYS whose deliveries are over are pruned (`manage.py prune`).
+QC_WEBHOOK_RETRY_HOURS = env("QC_WEBHOOK_RETRY_HOURS")
+QC_WEBHOOK_ALLOWED_HOSTS = [h.strip().lower() for h in env("QC_WEBHOOK_ALLOWED_HOSTS") if h.strip()]
+QC_WEBHOOK_TIMEOUT = env("QC_WEBHOOK_TIMEOUT")
+QC_WEBHOOK_CONCURRENCY = env("QC_WEBHOOK_CONCURRENCY")
+QC_WEBHOOK_INTERVAL = env("QC_WEBHOOK_INTERVAL")
+QC_EVENT_RETENTION_DAYS = env("QC_EVENT_RETENTION_DAYS")
 
 LOGGING = {
     "version": 1,

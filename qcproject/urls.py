@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from events.api import EventsView
 from personnel.api import PersonnelViewSet
 from personnel.auth_views import LogoutView, ObtainTokenView
 from qcproject.api import OptionalSlashRouter
@@ -34,6 +35,7 @@ urlpatterns = [
     path("api-auth/", include("rest_framework.urls")),
     # Not a router action: the permission matrix covers the router; this has its own tests.
     re_path(r"^tasks/queue/size/?$", QueueSizeView.as_view(), name="tasks-queue-size"),
+    re_path(r"^events/?$", EventsView.as_view(), name="events"),
     # The QC portal (`/`, `/portal/`); its sign-out ends the work session, then Django's.
     path("", include("personnel.portal")),
     path("accounts/", include("django.contrib.auth.urls")),

@@ -22,7 +22,7 @@ from personnel.models import Person
 from qcproject.db import retry_transaction
 from qcproject.faults import fault_point
 
-from . import engine, selectors
+from . import engine, selectors, sql
 from .models import AssignerInstance, AssignmentSource, EndReason, Task
 
 logger = logging.getLogger(__name__)
@@ -83,11 +83,12 @@ def assignment_assign_batch(
             return []
         fault_point("assign.after_lock_people")
         # Then task rows: prevents two assigners from giving one task to two people.
-        task_ids = [row[0] for row in engine.tasks_pick(limit=len(person_ids))]
+        rows = engine.tasks_pick(limit=len(person_ids))
+        task_ids = [row[0] for row in rows]
         fault_point("assign.after_lock_tasks")
         pairs = list(zip(person_ids, task_ids, strict=False))  # fewer tasks than people
         if pairs:
-            engine.tasks_assign(pairs, source=source)
+            engine.tasks_assign(pairs, source=source, external_ids=sql.task_external_ids(rows))
         fault_point("assign.after_writes")
     fault_point("assign.after_commit")
     return pairs

@@ -10,6 +10,8 @@ both.
 
 from django.db.models.functions import Now
 
+from events import services as event_services
+from events.models import EventType
 from personnel.models import Person
 from qcproject.exceptions import Conflict, NotFound
 
@@ -61,18 +63,37 @@ def tasks_pick(*, limit: int, exclude: tuple[int, ...] = ()) -> list[tuple]:
     return sql.tasks_lock_next_pending(limit=limit, exclude=exclude)
 
 
-def tasks_hand_over(pairs: list[tuple[int, int]], *, source: str, now=None) -> None:
-    """Give each (person, task) pair's task to its person, counted. The caller holds the
-    locks on every person row, then every task row, of `pairs`, and has marked the people
-    busy (`tasks_assign` does both)."""
+# How an assignment's source is named in its event, `task.assigned` (docs/events.md).
+EVENT_PATHS: dict[str, str] = {
+    AssignmentSource.LOGIN: "sign_in",
+    AssignmentSource.COMPLETE: "complete",
+    AssignmentSource.ASSIGNER: "assigner",
+    AssignmentSource.NEW_TASK: "new_task",
+    AssignmentSource.SUPERVISOR: "reassign",
+}
+
+
+def tasks_hand_over(
+    pairs: list[tuple[int, int]], *, source: str, external_ids: dict, now=None
+) -> None:
+    """Give each (person, task) pair's task to its person, counted, with its event.
+    `external_ids` maps each task id to its `external_id` (for the event). The caller holds
+    the locks on every person row, then every task row, of `pairs`, and has marked the
+    people busy (`tasks_assign` does both)."""
     sql.tasks_hand_over(pairs, source=source, now=now)
+    # Events: one INSERT for the batch, under the task locks (docs/events.md).
+    event_services.events_emit_for_tasks(
+        EventType.TASK_ASSIGNED,
+        [(task_id, person_id, external_ids.get(task_id)) for person_id, task_id in pairs],
+        data={"path": EVENT_PATHS.get(source, source.lower())},
+    )
     counters.count(counters.assignments(source), len(pairs))
 
 
-def tasks_assign(pairs: list[tuple[int, int]], *, source: str) -> None:
+def tasks_assign(pairs: list[tuple[int, int]], *, source: str, external_ids: dict) -> None:
     """Mark the people of `pairs` busy and hand each their task (locks as `tasks_hand_over`)."""
     sql.people_busy([person_id for person_id, _ in pairs])
-    tasks_hand_over(pairs, source=source)
+    tasks_hand_over(pairs, source=source, external_ids=external_ids)
 
 
 def next_task_give(person_id: int, *, source: str, exclude: tuple[int, ...] = ()) -> Task | None:
@@ -82,7 +103,7 @@ def next_task_give(person_id: int, *, source: str, exclude: tuple[int, ...] = ()
     if not rows:
         return None
     task = sql.task_from_row(rows[0])
-    tasks_assign([(person_id, task.pk)], source=source)
+    tasks_assign([(person_id, task.pk)], source=source, external_ids={task.pk: task.external_id})
     task.status = TaskStatus.IN_PROGRESS
     task.assigned_to_id = person_id
     return task
@@ -100,20 +121,25 @@ def holder_free(person: Person, *, exclude: tuple[int, ...]) -> Task | None:
 # --- taking work back ---
 
 
-def tasks_release(person_ids: list[int], *, reason: str) -> list[int]:
+def tasks_release(
+    person_ids: list[int], *, reason: str, event_type: str = EventType.TASK_RELEASED
+) -> list[int]:
     """Put the in-progress tasks of these people back in the queue; close their assignments
-    with `reason`. The caller holds the person row locks. A released task keeps its
-    `created_at`, so it goes back to its place in the queue, not to the end. Returns the
-    released task ids."""
+    with `reason`; record `event_type` (with the reason) for each. The caller holds the
+    person row locks. A released task keeps its `created_at`, so it goes back to its place
+    in the queue, not to the end. Returns the released task ids."""
     # The tasks after their people (lock order), found through the unique
     # `in_progress_person` index.
-    task_ids = list(
+    rows = list(
         Task.objects.in_progress_for(person_ids)
         .select_for_update()
         .order_by("id")
-        .values_list("id", flat=True)
+        .values_list("id", "assigned_to_id", "external_id")
     )
+    task_ids = [task_id for task_id, _, _ in rows]
     if task_ids:
+        # Events: one INSERT, under the task locks (docs/events.md).
+        event_services.events_emit_for_tasks(event_type, rows, data={"reason": reason.lower()})
         Task.objects.filter(pk__in=task_ids).update(status=TaskStatus.PENDING, assigned_to=None)
         Assignment.objects.filter(open_task__in=task_ids).update(ended_at=Now(), end_reason=reason)
         counters.count(counters.releases(reason), len(task_ids))
@@ -130,6 +156,10 @@ def people_sign_out(person_ids: list[int], *, reason: str) -> list[int]:
         logged_in_at=None,
         idle_since=None,
         signed_out_reason=reason,
+    )
+    # Events: one INSERT, under the person locks (docs/events.md).
+    event_services.events_emit_for_people(
+        EventType.PERSON_SIGNED_OUT, person_ids, data={"reason": reason.lower()}
     )
     return released
 

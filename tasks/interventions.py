@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from events import services as event_services
+from events.models import EventType
 from qcproject.db import retry_transaction
 from qcproject.exceptions import Conflict
 
@@ -62,7 +64,11 @@ def task_reassign(*, actor, task_id: int, person_id: int) -> InterventionResult:
         holder = people.get(task.assigned_to_id) if task.assigned_to_id else None
         if holder is not None:
             engine.tasks_release([holder.pk], reason=EndReason.REASSIGNED)
-        engine.tasks_assign([(target.pk, task.pk)], source=AssignmentSource.SUPERVISOR)
+        engine.tasks_assign(
+            [(target.pk, task.pk)],
+            source=AssignmentSource.SUPERVISOR,
+            external_ids={task.pk: task.external_id},
+        )
         if holder is not None:
             engine.holder_free(holder, exclude=(task.pk,))
         detail = f"from {holder.name} to {target.name}" if holder else f"to {target.name}"
@@ -87,6 +93,13 @@ def task_cancel(*, actor, task_id: int) -> InterventionResult:
         if holder is not None:
             engine.tasks_release([holder.pk], reason=EndReason.CANCELLED)
         Task.objects.filter(pk=task.pk).update(status=TaskStatus.CANCELLED, assigned_to=None)
+        # Event: under the task lock (docs/events.md).
+        event_services.event_emit(
+            EventType.TASK_CANCELLED,
+            task_id=task.pk,
+            person_id=holder.pk if holder else None,
+            external_id=task.external_id,
+        )
         if holder is not None:
             engine.holder_free(holder, exclude=(task.pk,))
         engine.audit(

@@ -14,6 +14,8 @@ from django.conf import settings
 from django.db.models import Value
 from django.db.models.functions import Now
 
+from events.services import events_prune
+
 from .models import Counter, PendingImport, WaitHour
 from .selectors import assigners_stale
 
@@ -63,4 +65,6 @@ KINDS: dict[str, Kind] = {
     "hourly-counters": Kind(prune_hourly_counters, "QC_RETAIN_HOURLY_DAYS days"),
     "pending-imports": Kind(prune_pending_imports, "until QC_IMPORT_PENDING_MINUTES expire"),
     "assigners": Kind(prune_assigners, "QC_ASSIGNER_STALE_AFTER seconds"),
+    # Events whose webhook deliveries are over (docs/events.md, "Retention").
+    "events": Kind(events_prune, "QC_EVENT_RETENTION_DAYS days"),
 }

@@ -4,6 +4,8 @@ Used by the data migration that creates the group, and by tests and `seed_demo` 
 sure it exists. Works with real or historical (migration) models.
 """
 
+from events.roles import SUPERVISOR_PERMISSIONS as EVENTS_SUPERVISOR_PERMISSIONS
+
 SUPERVISORS_GROUP = "Supervisors"
 
 # (app label, codename)
@@ -29,6 +31,9 @@ SUPERVISOR_PERMISSIONS = [
     # Sign-ins locked by failures (django-axes): see them, and unlock (audited).
     ("axes", "view_accessattempt"),
     ("axes", "delete_accessattempt"),
+    # Events and webhooks: read events, manage endpoints, see and resend deliveries (given
+    # to an existing group by events' migration 0002).
+    *EVENTS_SUPERVISOR_PERMISSIONS,
 ]
 
 

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Now
 
+from events import services as event_services
+from events.models import EventType
 from personnel.models import Person
 from qcproject.db import retry_transaction
 from qcproject.exceptions import Conflict, DomainError, Forbidden, NotFound
@@ -69,6 +71,12 @@ def _insert_tasks(tasks: list[Task]) -> list[int]:
         for task in tasks:
             task.save(force_insert=True)
             ids.append(task.pk)
+    # Events: one INSERT (per thousand), while this transaction holds the new rows
+    # (docs/events.md).
+    event_services.events_emit_for_tasks(
+        EventType.TASK_CREATED,
+        [(task_id, None, task.external_id) for task_id, task in zip(ids, tasks, strict=True)],
+    )
     counters.count(counters.CREATED, len(ids))
     # Nobody waits for the next cycle: free people get the new tasks once they exist for
     # everyone (after commit). If that fails, the assigner's cycle catches up.
@@ -187,6 +195,13 @@ def task_complete(*, task_id: int, person_id: int | None = None) -> CompleteResu
                 completed_at=Now(), ended_at=Now(), end_reason=EndReason.COMPLETED
             )
             assert closed == 1, "an in-progress task has exactly one open assignment"
+            # Event: under the task lock (docs/events.md).
+            event_services.event_emit(
+                EventType.TASK_COMPLETED,
+                task_id=task.pk,
+                person_id=person.pk,
+                external_id=task.external_id,
+            )
             counters.count(counters.COMPLETIONS)
             task.status = TaskStatus.COMPLETED
             # The person's own complete is a sign of life; a supervisor's is not, and a

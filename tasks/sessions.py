@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from events import services as event_services
+from events.models import EventType
 from personnel.models import Person
 from personnel.selectors import person_get
 from qcproject.db import retry_transaction
@@ -47,9 +49,18 @@ def person_login(*, person_id: int) -> Person:
         # session and the busy flag together.
         rows = engine.tasks_pick(limit=1)
         task = sql.task_from_row(rows[0]) if rows else None
-        sql.person_sign_in(person, now=now, new_session=not person.is_logged_in, busy=bool(task))
+        new_session = not person.is_logged_in
+        sql.person_sign_in(person, now=now, new_session=new_session, busy=bool(task))
+        if new_session:
+            # Event: under the person lock (docs/events.md).
+            event_services.event_emit(EventType.PERSON_SIGNED_IN, person_id=person.pk)
         if task is not None:
-            engine.tasks_hand_over([(person.pk, task.pk)], source=AssignmentSource.LOGIN, now=now)
+            engine.tasks_hand_over(
+                [(person.pk, task.pk)],
+                source=AssignmentSource.LOGIN,
+                external_ids={task.pk: task.external_id},
+                now=now,
+            )
             task.status, task.assigned_to = TaskStatus.IN_PROGRESS, person
             task.in_progress_person = person.pk
             task.first_assigned_at = task.first_assigned_at or now

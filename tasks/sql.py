@@ -185,6 +185,15 @@ def tasks_lock_next_pending(*, limit: int, exclude: tuple[int, ...] = ()) -> lis
     return rawsql.fetchall(db, sql, [TaskStatus.PENDING, *exclude, limit])
 
 
+# Where a task row of the pick holds `external_id` (for the events of a batch).
+_EXTERNAL_ID = [f.name for f in Task._meta.concrete_fields].index("external_id")
+
+
+def task_external_ids(rows) -> dict[int, str | None]:
+    """Task id -> external id, from rows of `tasks_lock_next_pending`."""
+    return {row[0]: row[_EXTERNAL_ID] for row in rows}
+
+
 def task_from_row(row) -> Task:
     db = rawsql.db()
     return columns(db, Task, "t").instance(db, row)

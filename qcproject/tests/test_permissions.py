@@ -127,6 +127,8 @@ OTHER_ROUTES = {
     "api-auth/login/": ("get", "/api-auth/login/", (200, 200, 200, 200)),
     "api-auth/logout/": ("post", "/api-auth/logout/", (302, 302, 302, 302)),
     "^tasks/queue/size/?$": ("get", "/tasks/queue/size", (401, 200, 200, 200)),
+    # Supervisors (and integration accounts: events/tests/test_api.py).
+    "^events/?$": ("get", "/events", (401, 403, 403, 200)),
     "": ("get", "/", (302, 200, 200, 200)),
     "^portal/?$": ("get", "/portal", (302, 200, 200, 200)),
     "accounts/logout/": ("post", "/accounts/logout/", (302, 302, 302, 302)),

@@ -1,0 +1,76 @@
+"""Checks that the events tell the same story as the engine's own tables (used by the tests
+and, as a second opinion, by the reliability suite).
+
+For every task, its events in order must be: `task.created`; then for each assignment, in
+order, `task.assigned` to its person, and once it ended `task.completed` or `task.released`
+with its reason; and `task.cancelled` last for a cancelled task. Nothing more, nothing less.
+"""
+
+from collections import defaultdict
+
+from events.models import Event, EventType
+from tasks.models import Assignment, EndReason, Task, TaskStatus
+
+
+def expected_story() -> dict[int, list[tuple]]:
+    story: dict[int, list[tuple]] = {}
+    for task_id in Task.objects.values_list("id", flat=True):
+        story[task_id] = [(EventType.TASK_CREATED, None)]
+    ended = defaultdict(list)
+    for a in Assignment.objects.order_by("id").values("task_id", "person_id", "end_reason"):
+        ended[a["task_id"]].append(a)
+    for task_id, rows in ended.items():
+        for a in rows:
+            story[task_id].append((EventType.TASK_ASSIGNED, a["person_id"]))
+            if a["end_reason"] == EndReason.COMPLETED:
+                story[task_id].append((EventType.TASK_COMPLETED, a["person_id"]))
+            elif a["end_reason"]:
+                story[task_id].append(
+                    (EventType.TASK_RELEASED, a["person_id"], a["end_reason"].lower())
+                )
+    for task_id in Task.objects.filter(status=TaskStatus.CANCELLED).values_list("id", flat=True):
+        story[task_id].append((EventType.TASK_CANCELLED,))
+    return story
+
+
+def told_story() -> dict[int, list[tuple]]:
+    story: dict[int, list[tuple]] = defaultdict(list)
+    rows = Event.objects.filter(task_id__isnull=False).order_by("id")
+    for type_, task_id, person_id, data in rows.values_list("type", "task_id", "person_id", "data"):
+        if type_ == EventType.TASK_RELEASED:
+            story[task_id].append((type_, person_id, data.get("reason")))
+        elif type_ == EventType.TASK_CANCELLED:
+            story[task_id].append((type_,))
+        else:
+            story[task_id].append((type_, person_id))
+    return story
+
+
+def story_differences(limit: int = 10) -> list[str]:
+    expected, told = expected_story(), told_story()
+    problems = []
+    for task_id in sorted(set(expected) | set(told)):
+        if expected.get(task_id, []) != told.get(task_id, []):
+            problems.append(
+                f"task {task_id}: events {told.get(task_id, [])} where the history says "
+                f"{expected.get(task_id, [])}"
+            )
+    return problems[:limit]
+
+
+def assert_events_match_history() -> None:
+    problems = story_differences()
+    assert not problems, "\n".join(problems)
+
+
+def assert_sequence_follows_ids_per_task() -> None:
+    """Within each task, sequence numbers ascend in the order the events were written."""
+    last: dict[int, tuple[int, int]] = {}
+    for event_id, task_id, seq in (
+        Event.objects.filter(task_id__isnull=False, seq__isnull=False)
+        .order_by("id")
+        .values_list("id", "task_id", "seq")
+    ):
+        if task_id in last:
+            assert seq > last[task_id][1], f"task {task_id}: event {event_id} sequenced before"
+        last[task_id] = (event_id, seq)
