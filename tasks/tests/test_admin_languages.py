@@ -237,3 +237,22 @@ def test_a_locked_sign_in_is_explained_in_the_browsers_language(client, alice, s
         HTTP_ACCEPT_LANGUAGE="es",
     )
     assert r.json()["detail"].startswith("Too many failed sign-ins")
+
+
+def test_webhook_pages_in_spanish(spanish):
+    r = spanish.post(
+        "/admin/events/webhookendpoint/add/",
+        {
+            "url": "https://mes.example.com/qc",
+            "event_types": ["task.completed"],
+            "is_active": "on",
+        },
+        follow=True,
+    )
+    secret = "El secreto de firma de https://mes.example.com/qc es whsec_"
+    assert [m for m in told(r) if m.startswith(secret)]  # beside Django's own "added"
+    page = r.content.decode()
+    for text in ("Endpoints de webhook", "Tipos de evento", "Activar y entregar lo pendiente"):
+        assert text in page
+    form = spanish.get("/admin/events/webhookendpoint/add/").content.decode()
+    assert "Tarea completada" in form and "Ninguno marcado" in form
