@@ -6,7 +6,11 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
+from django.utils import formats
 from django.utils.html import format_html
+from django.utils.timezone import localtime
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from qcproject.exceptions import DomainError
 
@@ -39,12 +43,12 @@ class EventAdmin(admin.ModelAdmin):
     )
     list_filter = ("type",)
     search_fields = ("external_id",)
-    search_help_text = "An event id, task id or person id, or a task's external id."
+    search_help_text = gettext_lazy("An event id, task id or person id, or a task's external id.")
     ordering = ("-id",)
     show_full_result_count = False
     list_per_page = 100
 
-    @admin.display(description="Id", ordering="seq")
+    @admin.display(description=gettext_lazy("id"), ordering="seq")
     def event_id(self, obj):
         # Not sequenced yet: committed a moment ago; a worker or GET /events gives it its id.
         return obj.seq if obj.seq is not None else "—"
@@ -71,24 +75,27 @@ class EventAdmin(admin.ModelAdmin):
 
 class WebhookEndpointForm(forms.ModelForm):
     url = forms.URLField(
-        label="URL",
+        label=gettext_lazy("URL"),
         max_length=2000,
         assume_scheme="https",
-        help_text="https:// only, or http:// to a host in QC_WEBHOOK_ALLOWED_HOSTS.",
+        help_text=gettext_lazy("https:// only, or http:// to a host in QC_WEBHOOK_ALLOWED_HOSTS."),
     )
     event_types = forms.MultipleChoiceField(
         choices=EventType.choices,
         widget=forms.CheckboxSelectMultiple,
         required=False,
-        help_text="None ticked: every type, including types added later.",
+        label=gettext_lazy("Event types"),
+        help_text=gettext_lazy("None ticked: every type, including types added later."),
     )
 
     class Meta:
         model = WebhookEndpoint
         fields = ("url", "description", "event_types", "is_active")
         help_texts = {
-            "is_active": "Inactive: no deliveries are made; when made active again, the "
-            "events it missed meanwhile are delivered.",
+            "is_active": gettext_lazy(
+                "Inactive: no deliveries are made; when made active again, the events it "
+                "missed meanwhile are delivered."
+            ),
         }
 
     def clean_url(self):
@@ -137,15 +144,17 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         return (
             main,
             (
-                "Signing secret",
+                _("Signing secret"),
                 {
                     "fields": ("secret",),
-                    "description": "The receiver verifies each request's signature with "
-                    "it (Standard Webhooks). Keep it secret; rotate it if it leaks.",
+                    "description": _(
+                        "The receiver verifies each request's signature with it (Standard "
+                        "Webhooks). Keep it secret; rotate it if it leaks."
+                    ),
                 },
             ),
             (
-                "Health",
+                _("Health"),
                 {
                     "fields": (
                         "created_at",
@@ -160,19 +169,26 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             ),
         )
 
-    @admin.display(description="Event types")
+    @admin.display(description=gettext_lazy("event types"))
     def types(self, obj):
-        return ", ".join(obj.event_types) if obj.event_types else "all"
+        return ", ".join(obj.event_types) if obj.event_types else _("all")
 
-    @admin.display(description="Health")
+    @admin.display(description=gettext_lazy("health"))
     def health(self, obj):
         if obj.disabled_at and not obj.is_active:
-            return format_html('<span class="qc-warn">disabled {}</span>', obj.disabled_at)
+            return format_html(
+                '<span class="qc-warn">{}</span>',
+                _("disabled %(when)s") % {"when": formats.localize(localtime(obj.disabled_at))},
+            )
         if obj.failing_since:
-            return format_html('<span class="qc-warn">failing since {}</span>', obj.failing_since)
-        return "ok" if obj.is_active else "inactive"
+            return format_html(
+                '<span class="qc-warn">{}</span>',
+                _("failing since %(when)s")
+                % {"when": formats.localize(localtime(obj.failing_since))},
+            )
+        return _("ok") if obj.is_active else _("inactive")
 
-    @admin.display(description="Waiting", ordering="waiting_n")
+    @admin.display(description=gettext_lazy("waiting"), ordering="waiting_n")
     def waiting(self, obj):
         return obj.waiting_n
 
@@ -197,20 +213,31 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         if not change:
             self.message_user(
                 request,
-                f"The signing secret of {saved.url} is {saved.secret} (also on its page).",
+                _("The signing secret of %(url)s is %(secret)s (also on its page).")
+                % {"url": saved.url, "secret": saved.secret},
                 messages.INFO,
             )
 
-    @admin.action(description="Enable, and deliver what waits", permissions=["change"])
+    @admin.action(
+        description=gettext_lazy("Enable, and deliver what waits"), permissions=["change"]
+    )
     def enable(self, request, queryset):
         n = services.endpoints_enable(endpoint_ids=list(queryset.values_list("id", flat=True)))
-        self.message_user(request, f"{n} endpoints enabled.")
+        self.message_user(
+            request,
+            ngettext("%(count)s endpoint enabled.", "%(count)s endpoints enabled.", n)
+            % {"count": n},
+        )
 
-    @admin.action(description="Rotate the signing secret", permissions=["change"])
+    @admin.action(description=gettext_lazy("Rotate the signing secret"), permissions=["change"])
     def rotate_secret(self, request, queryset):
         for endpoint in queryset:
             secret = services.endpoint_secret_rotate(endpoint_id=endpoint.pk)
-            self.message_user(request, f"New secret of {endpoint.url}: {secret}", messages.INFO)
+            self.message_user(
+                request,
+                _("New secret of %(url)s: %(secret)s") % {"url": endpoint.url, "secret": secret},
+                messages.INFO,
+            )
 
 
 @admin.register(Delivery)
@@ -231,7 +258,7 @@ class DeliveryAdmin(admin.ModelAdmin):
     list_filter = ("status", "endpoint")
     list_select_related = ("event", "endpoint")
     search_fields = ("id",)
-    search_help_text = "An event id or a task id."
+    search_help_text = gettext_lazy("An event id or a task id.")
     ordering = ("-id",)
     show_full_result_count = False
     list_per_page = 100
@@ -254,23 +281,23 @@ class DeliveryAdmin(admin.ModelAdmin):
     )
     readonly_fields = fields
 
-    @admin.display(description="Event", ordering="seq")
+    @admin.display(description=gettext_lazy("event"), ordering="seq")
     def event_id(self, obj):
         return obj.seq
 
-    @admin.display(description="Type")
+    @admin.display(description=gettext_lazy("type"))
     def event_type(self, obj):
         return obj.event.type
 
-    @admin.display(description="Task")
+    @admin.display(description=gettext_lazy("task"))
     def task(self, obj):
         return obj.event.task_id
 
-    @admin.display(description="Next attempt")
+    @admin.display(description=gettext_lazy("next attempt"))
     def next_attempt(self, obj):
         return obj.next_attempt_at if obj.status == DeliveryStatus.PENDING else "—"
 
-    @admin.display(description="Error")
+    @admin.display(description=gettext_lazy("error"))
     def short_error(self, obj):
         return obj.error[:60]
 
@@ -292,7 +319,15 @@ class DeliveryAdmin(admin.ModelAdmin):
     def has_resend_permission(self, request):
         return request.user.has_perm("events.resend_delivery")
 
-    @admin.action(description="Send again", permissions=["resend"])
+    @admin.action(description=gettext_lazy("Send again"), permissions=["resend"])
     def resend(self, request, queryset):
         n = services.deliveries_resend(delivery_ids=list(queryset.values_list("id", flat=True)))
-        self.message_user(request, f"{n} deliveries will be sent again (pending ones are left).")
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)s delivery will be sent again (pending ones are left).",
+                "%(count)s deliveries will be sent again (pending ones are left).",
+                n,
+            )
+            % {"count": n},
+        )

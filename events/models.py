@@ -8,21 +8,22 @@ them out to the endpoints and posts them (docs/events.md).
 
 from django.db import models
 from django.db.models.functions import Now
+from django.utils.translation import gettext_lazy as _
 
 
 class EventType(models.TextChoices):
-    TASK_CREATED = "task.created", "Task created"
-    TASK_ASSIGNED = "task.assigned", "Task assigned"
-    TASK_RELEASED = "task.released", "Task released (back in the queue)"
-    TASK_DECLINED = "task.declined", "Task declined"
-    TASK_TIMED_OUT = "task.timed_out", "Task timed out"
-    TASK_EXPIRED = "task.expired", "Task expired"
-    TASK_COMPLETED = "task.completed", "Task completed"
-    TASK_DISPUTED = "task.disputed", "Task verdict disputed"
-    TASK_RESOLVED = "task.resolved", "Task dispute resolved"
-    TASK_CANCELLED = "task.cancelled", "Task cancelled"
-    PERSON_SIGNED_IN = "person.signed_in", "Person signed in"
-    PERSON_SIGNED_OUT = "person.signed_out", "Person signed out"
+    TASK_CREATED = "task.created", _("Task created")
+    TASK_ASSIGNED = "task.assigned", _("Task assigned")
+    TASK_RELEASED = "task.released", _("Task released (back in the queue)")
+    TASK_DECLINED = "task.declined", _("Task declined")
+    TASK_TIMED_OUT = "task.timed_out", _("Task timed out")
+    TASK_EXPIRED = "task.expired", _("Task expired")
+    TASK_COMPLETED = "task.completed", _("Task completed")
+    TASK_DISPUTED = "task.disputed", _("Task verdict disputed")
+    TASK_RESOLVED = "task.resolved", _("Task dispute resolved")
+    TASK_CANCELLED = "task.cancelled", _("Task cancelled")
+    PERSON_SIGNED_IN = "person.signed_in", _("Person signed in")
+    PERSON_SIGNED_OUT = "person.signed_out", _("Person signed out")
 
 
 class Event(models.Model):
@@ -34,20 +35,24 @@ class Event(models.Model):
     see only sequenced events, and `seq` is their id.
     """
 
-    seq = models.BigIntegerField(null=True, blank=True, unique=True, editable=False)
-    type = models.CharField(max_length=32, choices=EventType.choices)
+    seq = models.BigIntegerField(_("id"), null=True, blank=True, unique=True, editable=False)
+    type = models.CharField(_("type"), max_length=32, choices=EventType.choices)
     # The database's clock at the change.
-    occurred_at = models.DateTimeField(db_default=Now())
-    task_id = models.BigIntegerField(null=True, blank=True)
-    person_id = models.BigIntegerField(null=True, blank=True)
+    occurred_at = models.DateTimeField(_("occurred"), db_default=Now())
+    task_id = models.BigIntegerField(_("task"), null=True, blank=True)
+    person_id = models.BigIntegerField(_("person"), null=True, blank=True)
     # NULL as in the task: it has none (an empty string is not "none" there).
-    external_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    external_id = models.CharField(  # noqa: DJ001
+        _("external id"), max_length=255, null=True, blank=True
+    )
     # What else the event carries (the path of an assignment, the reason of a release…);
     # NULL when nothing (most events: a shorter row).
-    data = models.JSONField(null=True, blank=True)
+    data = models.JSONField(_("data"), null=True, blank=True)
 
     class Meta:
         db_table = "qc_events"
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
         ordering = ["seq", "id"]
         permissions = [("read_events", "Can read events (GET /events)")]
         # No index but the two: every change inserts here, and an index on the task costs a
@@ -82,29 +87,32 @@ class EventSequence(models.Model):
 
 
 class WebhookEndpoint(models.Model):
-    url = models.URLField("URL", max_length=2000)
-    description = models.CharField(max_length=255, blank=True)
+    url = models.URLField(_("URL"), max_length=2000)
+    description = models.CharField(_("description"), max_length=255, blank=True)
     # The event types it receives; empty: every type.
-    event_types = models.JSONField(default=list, blank=True)
-    is_active = models.BooleanField("active", default=True)
+    event_types = models.JSONField(_("event types"), default=list, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
     # Standard Webhooks format: "whsec_" + base64 of the key.
-    secret = models.CharField(max_length=100, editable=False)
-    created_at = models.DateTimeField(db_default=Now())
+    secret = models.CharField(_("signing secret"), max_length=100, editable=False)
+    created_at = models.DateTimeField(_("created"), db_default=Now())
     # The last event (seq) fanned out to this endpoint: a new endpoint starts at the events
     # of its creation; a disabled one catches up from here when enabled again.
     cursor = models.BigIntegerField(default=0, editable=False)
     # Health: since when every attempt has failed (None while the last attempt succeeded).
-    failing_since = models.DateTimeField(null=True, blank=True, editable=False)
-    last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
-    last_failure_at = models.DateTimeField(null=True, blank=True, editable=False)
-    last_error = models.CharField(max_length=255, blank=True, editable=False)
-    disabled_at = models.DateTimeField(null=True, blank=True, editable=False)
-    disabled_reason = models.CharField(max_length=255, blank=True, editable=False)
+    failing_since = models.DateTimeField(_("failing since"), null=True, blank=True, editable=False)
+    last_success_at = models.DateTimeField(_("last success"), null=True, blank=True, editable=False)
+    last_failure_at = models.DateTimeField(_("last failure"), null=True, blank=True, editable=False)
+    last_error = models.CharField(_("last error"), max_length=255, blank=True, editable=False)
+    disabled_at = models.DateTimeField(_("disabled"), null=True, blank=True, editable=False)
+    disabled_reason = models.CharField(
+        _("why disabled"), max_length=255, blank=True, editable=False
+    )
 
     class Meta:
         db_table = "qc_webhook_endpoints"
         ordering = ["id"]
-        verbose_name = "webhook endpoint"
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
 
     def __str__(self):
         return self.url
@@ -114,9 +122,9 @@ class WebhookEndpoint(models.Model):
 
 
 class DeliveryStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    DELIVERED = "delivered", "Delivered"
-    FAILED = "failed", "Failed"
+    PENDING = "pending", _("Pending")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED = "failed", _("Failed")
 
 
 class Delivery(models.Model):
@@ -125,33 +133,40 @@ class Delivery(models.Model):
 
     # Indexed by the unique constraint (endpoint first).
     endpoint = models.ForeignKey(
-        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries", db_index=False
+        WebhookEndpoint,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        db_index=False,
+        verbose_name=_("endpoint"),
     )
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey(
+        Event, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("event")
+    )
     seq = models.BigIntegerField()  # the event's
     # The event's `order_key`: deliveries with the same key go out one at a time, in seq
     # order. NULL (an event about neither a task nor a person) waits for nothing.
     order_key = models.BigIntegerField(null=True, blank=True)
     status = models.CharField(
-        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+        _("status"), max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
     )
-    attempts = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(db_default=Now())
-    first_attempt_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    created_at = models.DateTimeField(_("created"), db_default=Now())
+    first_attempt_at = models.DateTimeField(_("first attempt"), null=True, blank=True)
     # When the delivery may be tried next; while a worker holds it, the end of its lease.
-    next_attempt_at = models.DateTimeField(db_default=Now())
-    last_attempt_at = models.DateTimeField(null=True, blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(_("next attempt"), db_default=Now())
+    last_attempt_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
     # The worker's claim: its outcome is recorded only while the claim is still this one.
     lease = models.CharField(max_length=32, blank=True, editable=False)
-    response_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.TextField(blank=True)
-    error = models.CharField(max_length=255, blank=True)
+    response_code = models.PositiveSmallIntegerField(_("response code"), null=True, blank=True)
+    response_body = models.TextField(_("response body"), blank=True)
+    error = models.CharField(_("error"), max_length=255, blank=True)
 
     class Meta:
         db_table = "qc_webhook_deliveries"
         ordering = ["-id"]
-        verbose_name_plural = "deliveries"
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
         permissions = [("resend_delivery", "Can send a webhook delivery again")]
         constraints = [
             models.UniqueConstraint(fields=["endpoint", "event"], name="qc_deliveries_once"),

@@ -12,6 +12,8 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from qcproject.admin_mixins import ReadOnlyAdminMixin, back_to
 from qcproject.exceptions import DomainError
@@ -23,8 +25,14 @@ from .models import ApiToken, Person
 
 
 class PersonAddForm(forms.ModelForm):
-    username = forms.CharField(max_length=150, help_text="The login of this person.")
-    password = forms.CharField(widget=forms.PasswordInput, strip=False)
+    username = forms.CharField(
+        label=gettext_lazy("Username"),
+        max_length=150,
+        help_text=gettext_lazy("The login of this person."),
+    )
+    password = forms.CharField(
+        label=gettext_lazy("Password"), widget=forms.PasswordInput, strip=False
+    )
 
     class Meta:
         model = Person
@@ -96,15 +104,17 @@ class PersonAdmin(admin.ModelAdmin):
             )
         )
 
-    @admin.display(description="Username", ordering="user__username")
+    @admin.display(description=gettext_lazy("username"), ordering="user__username")
     def username(self, obj):
         return obj.user.username
 
-    @admin.display(description="Login active", boolean=True, ordering="user__is_active")
+    @admin.display(
+        description=gettext_lazy("login active"), boolean=True, ordering="user__is_active"
+    )
     def login_active(self, obj):
         return obj.user.is_active
 
-    @admin.display(description="Current task")
+    @admin.display(description=gettext_lazy("current task"))
     def current_task(self, obj):
         if obj.current_task_id is None:
             return "—"
@@ -122,7 +132,9 @@ class PersonAdmin(admin.ModelAdmin):
         )
         obj.pk, obj.user_id = created.pk, created.user_id
 
-    @admin.action(description="Sign selected people out now", permissions=["intervene"])
+    @admin.action(
+        description=gettext_lazy("Sign selected people out now"), permissions=["intervene"]
+    )
     def sign_out_selected(self, request, queryset):
         for person_id in queryset.order_by("id").values_list("id", flat=True):
             self._sign_out(request, person_id)
@@ -188,7 +200,8 @@ class PersonAdmin(admin.ModelAdmin):
                     person_id=person.pk,
                     password=form.cleaned_data["new_password1"],
                 ),
-                f"{person.name}'s password is set; their API tokens and sessions ended.",
+                _("%(name)s's password is set; their API tokens and sessions ended.")
+                % {"name": person.name},
             ):
                 return HttpResponseRedirect(change_url)
         context = {
@@ -196,7 +209,7 @@ class PersonAdmin(admin.ModelAdmin):
             "opts": self.opts,
             "original": person,
             "form": form,
-            "title": f"Set the password of {person.name}",
+            "title": _("Set the password of %(name)s") % {"name": person.name},
         }
         return TemplateResponse(request, "admin/personnel/person/password.html", context)
 
@@ -205,12 +218,18 @@ class PersonAdmin(admin.ModelAdmin):
             request,
             object_id,
             services.account_deactivate,
-            "{name}'s login is deactivated; their work session and API tokens ended.",
+            lambda name, result: (
+                _("%(name)s's login is deactivated; their work session and API tokens ended.")
+                % {"name": name}
+            ),
         )
 
     def reactivate_view(self, request, object_id: int):
         return self._login_button(
-            request, object_id, services.account_reactivate, "{name}'s login is active again."
+            request,
+            object_id,
+            services.account_reactivate,
+            lambda name, result: _("%(name)s's login is active again.") % {"name": name},
         )
 
     def revoke_tokens_view(self, request, object_id: int):
@@ -223,10 +242,21 @@ class PersonAdmin(admin.ModelAdmin):
             )
 
         return self._login_button(
-            request, object_id, revoke, "{name}: {result} API token(s) revoked."
+            request,
+            object_id,
+            revoke,
+            lambda name, result: (
+                ngettext(
+                    "%(name)s: %(count)s API token revoked.",
+                    "%(name)s: %(count)s API tokens revoked.",
+                    result,
+                )
+                % {"name": name, "count": result}
+            ),
         )
 
-    def _login_button(self, request, object_id: int, service, success: str):
+    def _login_button(self, request, object_id: int, service, success):
+        """`success(name, result)`: what to tell the supervisor once the service is done."""
         change_url = reverse("admin:personnel_person_change", args=[object_id])
         if request.method != "POST":
             return HttpResponseRedirect(change_url)
@@ -236,18 +266,21 @@ class PersonAdmin(admin.ModelAdmin):
         self._login_change(
             request,
             lambda: service(actor=request.user, person_id=person.pk),
-            success.replace("{name}", person.name),
+            lambda result: success(person.name, result),
         )
         return back_to(request, change_url)
 
-    def _login_change(self, request, change, success: str) -> bool:
+    def _login_change(self, request, change, success) -> bool:
+        """Run `change`; tell the supervisor `success` (a text, or a function of the
+        change's result) or why it was refused."""
         try:
             result = change()
         except (DomainError, ValidationError, ValueError) as exc:
             text = exc.message if isinstance(exc, DomainError) else "; ".join(_messages(exc))
             self.message_user(request, text, messages.ERROR)
             return False
-        self.message_user(request, success.replace("{result}", str(result)), messages.SUCCESS)
+        text = success(result) if callable(success) else success
+        self.message_user(request, text, messages.SUCCESS)
         return True
 
     def _sign_out(self, request, person_id: int) -> None:
@@ -257,8 +290,14 @@ class PersonAdmin(admin.ModelAdmin):
             self.message_user(request, exc.message, messages.ERROR)
             return
         name = Person.objects.values_list("name", flat=True).get(pk=person_id)
-        note = f"; task {released[0]} is back in the queue" if released else ""
-        self.message_user(request, f"{name} is signed out{note}.", messages.SUCCESS)
+        if released:
+            text = _("%(name)s is signed out; task %(task)s is back in the queue.") % {
+                "name": name,
+                "task": released[0],
+            }
+        else:
+            text = _("%(name)s is signed out.") % {"name": name}
+        self.message_user(request, text, messages.SUCCESS)
 
 
 def _messages(exc) -> list[str]:
@@ -278,16 +317,21 @@ class ApiTokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     fields = ["prefix_shown", "user", "created_at", "last_used_at", "expires_at"]
     readonly_fields = fields
 
-    @admin.display(description="Token", ordering="prefix")
+    @admin.display(description=gettext_lazy("token"), ordering="prefix")
     def prefix_shown(self, obj):
         return f"{obj.prefix}…"
 
-    @admin.action(description="Revoke selected API tokens", permissions=["manage_login"])
+    @admin.action(
+        description=gettext_lazy("Revoke selected API tokens"), permissions=["manage_login"]
+    )
     def revoke_selected(self, request, queryset):
         revoked = services.api_tokens_revoke(
             actor=request.user, token_ids=queryset.values_list("pk", flat=True)
         )
-        self.message_user(request, f"{revoked} API token(s) revoked.", messages.SUCCESS)
+        text = ngettext(
+            "%(count)s API token revoked.", "%(count)s API tokens revoked.", revoked
+        ) % {"count": revoked}
+        self.message_user(request, text, messages.SUCCESS)
 
     def has_manage_login_permission(self, request):
         return request.user.has_perm("personnel.manage_login")
@@ -303,14 +347,18 @@ class AccessAttemptAdmin(AxesAccessAttemptAdmin):
     actions = ["unlock_selected"]
 
     @admin.action(
-        description="Unlock the selected usernames from their addresses", permissions=["unlock"]
+        description=gettext_lazy("Unlock the selected usernames from their addresses"),
+        permissions=["unlock"],
     )
     def unlock_selected(self, request, queryset):
         pairs = services.login_unlock(
             actor=request.user, attempt_ids=queryset.values_list("pk", flat=True)
         )
-        names = ", ".join(f"{u or '(no username)'} from {a}" for u, a in pairs)
-        self.message_user(request, f"Unlocked: {names}.", messages.SUCCESS)
+        names = ", ".join(
+            _("%(username)s from %(address)s") % {"username": u or _("(no username)"), "address": a}
+            for u, a in pairs
+        )
+        self.message_user(request, _("Unlocked: %(names)s.") % {"names": names}, messages.SUCCESS)
 
     def has_unlock_permission(self, request):
         return request.user.has_perm("axes.delete_accessattempt")

@@ -32,8 +32,14 @@ def lockout_remaining(request, username: str | None) -> timedelta:
     return max(timedelta(seconds=1), last + cooloff - timezone.now())
 
 
+def lockout_minutes(remaining: timedelta) -> int:
+    return max(1, math.ceil(remaining.total_seconds() / 60))
+
+
 def lockout_message(remaining: timedelta) -> str:
-    minutes = max(1, math.ceil(remaining.total_seconds() / 60))
+    """The API's message (English, as every API message; the page says it in the page's
+    language, registration/locked_out.html)."""
+    minutes = lockout_minutes(remaining)
     return (
         "Too many failed sign-ins for this username from this address. Try again in "
         f"{minutes} minute{'s' if minutes != 1 else ''}, or ask a supervisor to unlock it."
@@ -55,7 +61,7 @@ def lockout_response(request, original_response=None, credentials=None):
         response = render(
             request,
             "registration/locked_out.html",
-            {"message": message, "username": username},
+            {"message": message, "minutes": lockout_minutes(remaining), "username": username},
             status=STATUS,
         )
     response["Retry-After"] = str(math.ceil(remaining.total_seconds()))

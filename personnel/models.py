@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Now
+from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
     from tasks.models import Task
@@ -67,20 +68,23 @@ class Person(models.Model):
     """
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="person"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="person",
+        verbose_name=_("login"),
     )
-    name = models.CharField(max_length=NAME_MAX_LENGTH)
-    is_logged_in = models.BooleanField(default=False)
-    is_busy = models.BooleanField(default=False)
+    name = models.CharField(_("name"), max_length=NAME_MAX_LENGTH)
+    is_logged_in = models.BooleanField(_("signed in"), default=False)
+    is_busy = models.BooleanField(_("busy"), default=False)
     # Tracks the last time the person's client sent a signal (the database's clock).
-    last_heartbeat = models.DateTimeField(null=True, blank=True)
+    last_heartbeat = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
     # When the current work session started; null when signed out.
-    logged_in_at = models.DateTimeField(null=True, blank=True)
+    logged_in_at = models.DateTimeField(_("signed in at"), null=True, blank=True)
     # Since when the person has been free; the assigner serves the longest idle first.
-    idle_since = models.DateTimeField(null=True, blank=True)
+    idle_since = models.DateTimeField(_("idle since"), null=True, blank=True)
     # How the last session ended (an `EndReason` value: LOGOUT, STALE, …); blank while
     # signed in or never signed in. Tells a late client "expired" from "never started".
-    signed_out_reason = models.CharField(max_length=16, blank=True)
+    signed_out_reason = models.CharField(_("end of the last session"), max_length=16, blank=True)
 
     objects = PersonQuerySet.as_manager()
 
@@ -93,8 +97,8 @@ class Person(models.Model):
 
     class Meta:
         db_table = "qc_personnel"
-        verbose_name = "QC person"
-        verbose_name_plural = "QC personnel"
+        verbose_name = _("QC person")
+        verbose_name_plural = _("QC personnel")
         ordering = ["name", "id"]
         permissions = [
             ("manage_login", "Can set passwords, deactivate logins and revoke API tokens"),
@@ -131,7 +135,10 @@ class ApiToken(models.Model):
     """
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
+        verbose_name=_("login"),
     )
     # Hex SHA-256 of the token; the unique index is what every API request looks up.
     digest = models.CharField(max_length=64, unique=True)
@@ -140,16 +147,17 @@ class ApiToken(models.Model):
     prefix = models.CharField(max_length=8)
     # SHA-256 of the user's password hash when the token was issued (`personnel.tokens`).
     password_stamp = models.CharField(max_length=64)
-    created_at = models.DateTimeField(db_default=Now())
+    created_at = models.DateTimeField(_("issued"), db_default=Now())
     # When use last pushed the expiry out: within QC_IDLE_REFRESH_INTERVAL of the last use.
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires"))
 
     objects = ApiTokenQuerySet.as_manager()
 
     class Meta:
         db_table = "qc_api_tokens"
-        verbose_name = "API token"
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
         ordering = ["-created_at", "-id"]
         indexes = [
             # A person's tokens, for the supervisor's list and for revoking them all.

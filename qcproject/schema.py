@@ -151,7 +151,9 @@ class AutoSchema(openapi.AutoSchema):
                 # a generated client then takes an int.
                 parameter["schema"] = {"type": "integer", "minimum": 1}
                 if model is not None:
-                    parameter.setdefault("description", f"The {model._meta.verbose_name}'s id")
+                    # The model's name untranslated: the schema's text is English.
+                    name = model._meta.verbose_name_raw
+                    parameter.setdefault("description", f"The {name}'s id")
         body = operation.get("requestBody")
         if body is not None and isinstance(
             self.get_request_serializer(), PolymorphicProxySerializer

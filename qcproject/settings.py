@@ -191,6 +191,8 @@ USE_TZ = True
 # The portal, sign-in and admin pages in these languages (locale/, compiled by `make`).
 LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("es", "Español")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Shorter date formats than Django's for some languages (qcproject/formats/).
+FORMAT_MODULE_PATH = ["qcproject.formats"]
 # The language chosen on a page is remembered by the browser for a year, not the session.
 LANGUAGE_COOKIE_AGE = 365 * 24 * 60 * 60
 LANGUAGE_COOKIE_SAMESITE = "Lax"

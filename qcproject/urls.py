@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from events.api import EventsView
@@ -14,7 +15,7 @@ from .views import healthz
 
 admin.site.site_header = "qc-assign"
 admin.site.site_title = "qc-assign"
-admin.site.index_title = "Supervisor workspace"
+admin.site.index_title = _("Supervisor workspace")
 
 router = OptionalSlashRouter()
 router.register("personnel", PersonnelViewSet, basename="personnel")

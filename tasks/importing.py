@@ -19,6 +19,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.db.models.functions import Now
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from qcproject.exceptions import DomainError
 
@@ -30,10 +32,11 @@ COLUMNS = ["description", "external_id"]
 # Encodings a supervisor can choose for a CSV file. UTF-16 (Excel's "Unicode text") is
 # recognised by its byte order mark whatever the choice.
 ENCODINGS = {
-    "utf-8": "UTF-8 (also \u201cCSV UTF-8\u201d from Excel)",
-    "cp1252": "Windows-1252 (\u201cCSV\u201d from Excel on Windows, Western Europe)",
+    "utf-8": _("UTF-8 (also “CSV UTF-8” from Excel)"),
+    "cp1252": _("Windows-1252 (“CSV” from Excel on Windows, Western Europe)"),
 }
-DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
+# The column separators a CSV file may use, with their names as the import page shows them.
+DELIMITERS = {",": _("comma"), ";": _("semicolon"), "\t": _("tab")}
 SNIFF_BYTES = 64 * 1024
 # Rows per compressed slice of a pending import.
 CHUNK_ROWS = 5_000
@@ -53,8 +56,11 @@ class ParsedFile:
 
 
 def max_bytes_text() -> str:
+    """The largest import file, as people read it (in the active language)."""
     size = settings.QC_MAX_IMPORT_BYTES
-    return f"{size // (1024 * 1024)} MB" if size >= 1024 * 1024 else f"{size} bytes"
+    if size >= 1024 * 1024:
+        return f"{size // (1024 * 1024)} MB"
+    return ngettext("%(size)s byte", "%(size)s bytes", size) % {"size": size}
 
 
 class UploadSizeLimit(FileUploadHandler):

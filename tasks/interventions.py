@@ -16,6 +16,12 @@ from . import engine
 from .models import AssignmentSource, AuditAction, EndReason, Task, TaskStatus
 
 
+def _state(task: Task) -> str:
+    """The task's state in a message: English, as every service's message, whatever the
+    language of the page that asked (the labels of TaskStatus are translated)."""
+    return task.status.lower().replace("_", " ")
+
+
 @dataclass
 class InterventionResult:
     task: Task
@@ -48,7 +54,7 @@ def task_reassign(*, actor, task_id: int, person_id: int) -> InterventionResult:
         task, people = engine.task_lock_with_people(task_id, also=(person_id,))
         target = people[person_id]
         if task.status not in (TaskStatus.PENDING, TaskStatus.IN_PROGRESS):
-            raise Conflict(f"Task {task_id} is {task.get_status_display().lower()}.")
+            raise Conflict(f"Task {task_id} is {_state(task)}.")
         if task.assigned_to_id == person_id:
             raise Conflict(f"Task {task_id} is already {target.name}'s.")
         if not target.is_live:
@@ -82,7 +88,7 @@ def task_cancel(*, actor, task_id: int) -> InterventionResult:
     with transaction.atomic():
         task, people = engine.task_lock_with_people(task_id)
         if task.status not in (TaskStatus.PENDING, TaskStatus.IN_PROGRESS):
-            raise Conflict(f"Task {task_id} is {task.get_status_display().lower()}.")
+            raise Conflict(f"Task {task_id} is {_state(task)}.")
         holder = people.get(task.assigned_to_id) if task.assigned_to_id else None
         if holder is not None:
             engine.tasks_release([holder.pk], reason=EndReason.CANCELLED)

@@ -4,14 +4,16 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Case, F, When
 from django.db.models.functions import Now
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class TaskStatus(models.TextChoices):
-    PENDING = "PENDING", "Pending"
-    IN_PROGRESS = "IN_PROGRESS", "In progress"
-    COMPLETED = "COMPLETED", "Completed"
+    PENDING = "PENDING", _("Pending")
+    IN_PROGRESS = "IN_PROGRESS", _("In progress")
+    COMPLETED = "COMPLETED", _("Completed")
     # A task that should not be done: never assigned, left out of the queue.
-    CANCELLED = "CANCELLED", "Cancelled"
+    CANCELLED = "CANCELLED", _("Cancelled")
 
 
 class TaskQuerySet(models.QuerySet):
@@ -31,21 +33,31 @@ class TaskQuerySet(models.QuerySet):
 
 
 class Task(models.Model):
-    description = models.TextField()
-    status = models.CharField(max_length=16, choices=TaskStatus.choices, default=TaskStatus.PENDING)
+    description = models.TextField(_("description"))
+    status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=TaskStatus.choices,
+        default=TaskStatus.PENDING,
+    )
     # The database's clock; a task put back in the queue keeps it, so it keeps its place.
-    created_at = models.DateTimeField(db_default=Now())
+    created_at = models.DateTimeField(_("created"), db_default=Now())
     # When the task was first given to someone: the end of its wait (the dashboard's figure).
-    first_assigned_at = models.DateTimeField(null=True, blank=True, editable=False)
+    first_assigned_at = models.DateTimeField(
+        _("first assigned"), null=True, blank=True, editable=False
+    )
     # An identifier from the system the task came from; importing it again creates nothing.
     # NULLs do not collide, so only tasks that have one are unique by it.
-    external_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    external_id = models.CharField(
+        _("external id"), max_length=255, null=True, blank=True, unique=True
+    )
     assigned_to = models.ForeignKey(
         "personnel.Person",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="tasks",
+        verbose_name=_("assigned to"),
     )
     # The assignee while the task is in progress, else NULL. MySQL ignores conditional unique
     # constraints, but it enforces a unique index on a stored generated column, and NULLs do
@@ -65,6 +77,8 @@ class Task(models.Model):
 
     class Meta:
         db_table = "qc_tasks"
+        verbose_name = _("task")
+        verbose_name_plural = _("tasks")
         ordering = ["created_at", "id"]
         permissions = [
             ("supervise", "Can use the supervisor API (queue, status, tasks, personnel)"),
@@ -105,21 +119,21 @@ class Task(models.Model):
 
 
 class AssignmentSource(models.TextChoices):
-    ASSIGNER = "ASSIGNER", "Assigner cycle"
-    LOGIN = "LOGIN", "On sign-in"
-    COMPLETE = "COMPLETE", "After completing a task"
-    NEW_TASK = "NEW_TASK", "On task creation"
-    SUPERVISOR = "SUPERVISOR", "Reassigned by a supervisor"
+    ASSIGNER = "ASSIGNER", _("Assigner cycle")
+    LOGIN = "LOGIN", _("On sign-in")
+    COMPLETE = "COMPLETE", _("After completing a task")
+    NEW_TASK = "NEW_TASK", _("On task creation")
+    SUPERVISOR = "SUPERVISOR", _("Reassigned by a supervisor")
 
 
 class EndReason(models.TextChoices):
-    COMPLETED = "COMPLETED", "Completed"
-    LOGOUT = "LOGOUT", "Released on sign-out"
-    STALE = "STALE", "Released on stale session"
-    SIGNED_OUT = "SIGNED_OUT", "Released: signed out by a supervisor"
-    RELEASED = "RELEASED", "Put back in the queue by a supervisor"
-    REASSIGNED = "REASSIGNED", "Reassigned by a supervisor"
-    CANCELLED = "CANCELLED", "Task cancelled"
+    COMPLETED = "COMPLETED", _("Completed")
+    LOGOUT = "LOGOUT", _("Released on sign-out")
+    STALE = "STALE", _("Released on stale session")
+    SIGNED_OUT = "SIGNED_OUT", _("Released: signed out by a supervisor")
+    RELEASED = "RELEASED", _("Put back in the queue by a supervisor")
+    REASSIGNED = "REASSIGNED", _("Reassigned by a supervisor")
+    CANCELLED = "CANCELLED", _("Task cancelled")
 
 
 # The ways an assignment ends without its task completed (the dashboard's and /metrics'
@@ -135,17 +149,30 @@ class AssignmentQuerySet(models.QuerySet):
 class Assignment(models.Model):
     """The audit log: one row per time a task was given to a person, closed once."""
 
-    task = models.ForeignKey(Task, on_delete=models.PROTECT, related_name="assignments")
-    person = models.ForeignKey(
-        "personnel.Person", on_delete=models.PROTECT, related_name="assignments"
+    task = models.ForeignKey(
+        Task, on_delete=models.PROTECT, related_name="assignments", verbose_name=_("task")
     )
-    assigned_at = models.DateTimeField(db_default=Now())
-    source = models.CharField(max_length=16, choices=AssignmentSource.choices)
+    person = models.ForeignKey(
+        "personnel.Person",
+        on_delete=models.PROTECT,
+        related_name="assignments",
+        verbose_name=_("person"),
+    )
+    assigned_at = models.DateTimeField(
+        pgettext_lazy("when an assignment began", "assigned"), db_default=Now()
+    )
+    source = models.CharField(_("source"), max_length=16, choices=AssignmentSource.choices)
     # Set when the person completed the task (the seed's column).
-    completed_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(
+        pgettext_lazy("when an assignment's task was completed", "completed"),
+        null=True,
+        blank=True,
+    )
     # Set when the assignment ended for any reason, with the reason.
-    ended_at = models.DateTimeField(null=True, blank=True)
-    end_reason = models.CharField(max_length=16, choices=EndReason.choices, blank=True)
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    end_reason = models.CharField(
+        _("end reason"), max_length=16, choices=EndReason.choices, blank=True
+    )
     # The task and the person while the assignment is open, else NULL: unique, so a task has
     # at most one open assignment and a person at most one (docs/engine.md, "Invariants", I1).
     open_task = models.GeneratedField(
@@ -167,6 +194,8 @@ class Assignment(models.Model):
 
     class Meta:
         db_table = "qc_assignments"
+        verbose_name = _("assignment")
+        verbose_name_plural = _("assignments")
         ordering = ["-assigned_at", "-id"]
         indexes = [
             models.Index(fields=["person", "assigned_at"], name="qc_assignments_person"),
@@ -199,39 +228,55 @@ class Assignment(models.Model):
 
 
 class AuditAction(models.TextChoices):
-    SIGN_OUT = "SIGN_OUT", "Signed a person out"
-    RELEASE = "RELEASE", "Put a task back in the queue"
-    REASSIGN = "REASSIGN", "Reassigned a task"
-    CANCEL = "CANCEL", "Cancelled a task"
-    IMPORT = "IMPORT", "Imported tasks"
-    SET_PASSWORD = "SET_PASSWORD", "Set a person's password"
-    DEACTIVATE = "DEACTIVATE", "Deactivated a login"
-    REACTIVATE = "REACTIVATE", "Reactivated a login"
-    REVOKE_TOKENS = "REVOKE_TOKENS", "Revoked API tokens"
-    UNLOCK = "UNLOCK", "Unlocked a sign-in locked by failures"
+    SIGN_OUT = "SIGN_OUT", _("Signed a person out")
+    RELEASE = "RELEASE", _("Put a task back in the queue")
+    REASSIGN = "REASSIGN", _("Reassigned a task")
+    CANCEL = "CANCEL", _("Cancelled a task")
+    IMPORT = "IMPORT", _("Imported tasks")
+    SET_PASSWORD = "SET_PASSWORD", _("Set a person's password")
+    DEACTIVATE = "DEACTIVATE", _("Deactivated a login")
+    REACTIVATE = "REACTIVATE", _("Reactivated a login")
+    REVOKE_TOKENS = "REVOKE_TOKENS", _("Revoked API tokens")
+    UNLOCK = "UNLOCK", _("Unlocked a sign-in locked by failures")
 
 
 class AuditEvent(models.Model):
     """A supervisor's intervention, on work or on a login: who did what to whom, when.
     Written in the same transaction as the change it records."""
 
-    at = models.DateTimeField(db_default=Now())
+    at = models.DateTimeField(_("when"), db_default=Now())
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("supervisor's account"),
     )
     # Kept as text too, so the record survives the account.
-    actor_username = models.CharField(max_length=150)
-    action = models.CharField(max_length=16, choices=AuditAction.choices)
+    actor_username = models.CharField(_("supervisor"), max_length=150)
+    action = models.CharField(_("action"), max_length=16, choices=AuditAction.choices)
     person = models.ForeignKey(
-        "personnel.Person", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "personnel.Person",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("person"),
     )
     task = models.ForeignKey(
-        Task, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
+        Task,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="audit_events",
+        verbose_name=_("task"),
     )
-    detail = models.TextField(blank=True)
+    detail = models.TextField(_("detail"), blank=True)
 
     class Meta:
         db_table = "qc_audit_events"
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["at"], name="qc_audit_events_at")]
 
@@ -248,19 +293,21 @@ class AssignerInstance(models.Model):
     row over, or the row is older than QC_ASSIGNER_STALE_AFTER and is no longer shown.
     """
 
-    name = models.CharField(max_length=255, unique=True)
+    name = models.CharField(_("name"), max_length=255, unique=True)
     # The process that holds the name now ("host:pid"): a second process started under a
     # name held by a live one is noticed, and a clean stop deletes only its own row.
-    holder = models.CharField(max_length=255, blank=True, default="")
-    started_at = models.DateTimeField(db_default=Now())
-    last_cycle_at = models.DateTimeField(null=True)
-    last_cycle_seconds = models.FloatField(default=0)
-    cycles = models.BigIntegerField(default=0)
-    assigned_total = models.BigIntegerField(default=0)
-    released_total = models.BigIntegerField(default=0)
+    holder = models.CharField(_("process"), max_length=255, blank=True, default="")
+    started_at = models.DateTimeField(_("started"), db_default=Now())
+    last_cycle_at = models.DateTimeField(_("last cycle"), null=True)
+    last_cycle_seconds = models.FloatField(_("last cycle took (s)"), default=0)
+    cycles = models.BigIntegerField(_("cycles"), default=0)
+    assigned_total = models.BigIntegerField(_("tasks assigned"), default=0)
+    released_total = models.BigIntegerField(_("tasks released"), default=0)
 
     class Meta:
         db_table = "qc_assigners"
+        verbose_name = _("assigner instance")
+        verbose_name_plural = _("assigner instances")
         ordering = ["name"]
 
     def __str__(self):

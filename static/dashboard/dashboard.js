@@ -5,7 +5,9 @@
  *
  * The page is complete without this script (server-rendered); the script only keeps it
  * fresh. Everything it writes from the data goes through textContent. No inline script:
- * the configuration comes from a json_script block.
+ * the configuration comes from a json_script block. Text comes from Django's JavaScript
+ * catalog (jsi18n, loaded before this script), numbers and times are written in the
+ * page's language.
  */
 (function () {
   "use strict";
@@ -14,6 +16,46 @@
   var csrfToken = document.querySelector("#qc-csrf input[name=csrfmiddlewaretoken]").value;
   var REQUEST_TIMEOUT_MS = 10000;
   var MAX_BACKOFF_S = 120;
+
+  // Django's catalog defines these; without it (it failed to load) the page works in English.
+  var gettext =
+    window.gettext ||
+    function (text) {
+      return text;
+    };
+  function fmt(text, values) {
+    return text.replace(/%\((\w+)\)s/g, function (match, name) {
+      return String(values[name]);
+    });
+  }
+
+  var LANG = document.documentElement.lang || "en";
+  // Formatters in the page's language and the site's zone (TIME_ZONE), as the server writes
+  // its own figures; an unknown zone falls back to UTC rather than breaking the page.
+  function dateTimeFormat(options) {
+    try {
+      return new Intl.DateTimeFormat(LANG, Object.assign({ timeZone: config.timeZone }, options));
+    } catch (e) {
+      return new Intl.DateTimeFormat(LANG, Object.assign({ timeZone: "UTC" }, options));
+    }
+  }
+  var HOUR_MINUTE = dateTimeFormat({ hour: "2-digit", minute: "2-digit" });
+  var DAY_MONTH = dateTimeFormat({ day: "numeric", month: "short" });
+  var DAY_MONTH_TIME = dateTimeFormat({
+    weekday: "short",
+    day: "numeric",
+    month: "short",
+    hour: "2-digit",
+    minute: "2-digit",
+  });
+  var HOUR_OF_DAY = dateTimeFormat({ hour: "numeric", minute: "numeric", hourCycle: "h23" });
+
+  function number(value, decimals) {
+    return Number(value).toLocaleString(LANG, {
+      minimumFractionDigits: decimals,
+      maximumFractionDigits: decimals,
+    });
+  }
 
   var state = {
     data: config.data,
@@ -36,25 +78,47 @@
   }
 
   // As tasks/templatetags/qc_admin.short_duration: 45 s, 3 min 05 s, 2 h 10 min, 3 d 4 h.
+  function two(n) {
+    return (n < 10 ? "0" : "") + n;
+  }
+
   function duration(seconds) {
     if (seconds === null || seconds === undefined) return "\u2014";
     var s = Math.max(0, Math.round(seconds));
-    if (s < 60) return s + " s";
+    if (s < 60) return fmt(gettext("%(s)s s"), { s: s });
     var m = Math.floor(s / 60);
     s = s % 60;
-    if (m < 60) return m + " min " + (s < 10 ? "0" : "") + s + " s";
+    if (m < 60) return fmt(gettext("%(m)s min %(s)s s"), { m: m, s: two(s) });
     var h = Math.floor(m / 60);
     m = m % 60;
-    if (h < 48) return h + " h " + (m < 10 ? "0" : "") + m + " min";
-    return Math.floor(h / 24) + " d " + (h % 24) + " h";
+    if (h < 48) return fmt(gettext("%(h)s h %(m)s min"), { h: h, m: two(m) });
+    return fmt(gettext("%(d)s d %(h)s h"), { d: Math.floor(h / 24), h: h % 24 });
+  }
+
+  function ago(seconds) {
+    return fmt(gettext("%(duration)s ago"), { duration: duration(seconds) });
   }
 
   // An axis label: as short as a tick allows (45 s, 2.5 min, 1.2 h).
   function axisDuration(seconds) {
     if (seconds === null || seconds === undefined) return "";
-    if (seconds < 60) return Math.round(seconds) + " s";
-    if (seconds < 3600) return +(seconds / 60).toFixed(1) + " min";
-    return +(seconds / 3600).toFixed(1) + " h";
+    if (seconds < 60) return fmt(gettext("%(s)s s"), { s: Math.round(seconds) });
+    var minutes = Math.round((seconds / 60) * 10) / 10;
+    if (seconds < 3600) return fmt(gettext("%(n)s min"), { n: number(minutes, minutes % 1 ? 1 : 0) });
+    var hours = Math.round((seconds / 3600) * 10) / 10;
+    return fmt(gettext("%(n)s h"), { n: number(hours, hours % 1 ? 1 : 0) });
+  }
+
+  // A time axis label: the day at midnight (in the site's zone), else the time of day.
+  function axisTime(seconds) {
+    var date = new Date(seconds * 1000);
+    var hour = 0;
+    var minute = 0;
+    HOUR_OF_DAY.formatToParts(date).forEach(function (part) {
+      if (part.type === "hour") hour = Number(part.value) % 24;
+      if (part.type === "minute") minute = Number(part.value);
+    });
+    return hour === 0 && minute === 0 ? DAY_MONTH.format(date) : HOUR_MINUTE.format(date);
   }
 
   function urlFor(template, id) {
@@ -86,8 +150,10 @@
       if (a.dataset.window === d.window) a.setAttribute("aria-current", "true");
       else a.removeAttribute("aria-current");
     });
-    var asOf = $("qc-as-of");
-    asOf.textContent = "As of " + d.now.replace("T", " ").slice(0, 19) + " (" + d.timeZone + ")";
+    setText(
+      "qc-as-of",
+      fmt(gettext("As of %(time)s (%(zone)s)"), { time: d.now.replace("T", " ").slice(0, 19), zone: d.timeZone })
+    );
   }
 
   function hiddenForm(action, label, text) {
@@ -132,13 +198,13 @@
       task.appendChild(document.createTextNode(" " + (text.length > 60 ? text.slice(0, 59) + "\u2026" : text)));
     } else {
       var em = document.createElement("em");
-      em.textContent = "idle";
+      em.textContent = gettext("idle");
       task.appendChild(em);
     }
     tr.appendChild(task);
     [
       ["qc-on-task", duration(p.timeOnTask)],
-      ["qc-heartbeat", duration(p.sinceHeartbeat) + " ago"],
+      ["qc-heartbeat", ago(p.sinceHeartbeat)],
       ["qc-done", p.completedToday],
     ].forEach(function (pair) {
       var td = document.createElement("td");
@@ -149,14 +215,20 @@
     if (config.canIntervene) {
       var td = document.createElement("td");
       td.className = "qc-intervene";
-      td.appendChild(hiddenForm(urlFor(config.signOutUrl, p.id), "Sign out " + p.name, "Sign out"));
+      td.appendChild(
+        hiddenForm(
+          urlFor(config.signOutUrl, p.id),
+          fmt(gettext("Sign out %(name)s"), { name: p.name }),
+          gettext("Sign out")
+        )
+      );
       if (p.taskId) {
         td.appendChild(document.createTextNode(" "));
         td.appendChild(
           hiddenForm(
             urlFor(config.releaseUrl, p.taskId),
-            "Put task " + p.taskId + " back in the queue",
-            "Put task back"
+            fmt(gettext("Put task %(id)s back in the queue"), { id: p.taskId }),
+            gettext("Put task back")
           )
         );
       }
@@ -188,7 +260,7 @@
         fillRow(tr, p);
       } else {
         tr.querySelector(".qc-on-task").textContent = duration(p.timeOnTask);
-        tr.querySelector(".qc-heartbeat").textContent = duration(p.sinceHeartbeat) + " ago";
+        tr.querySelector(".qc-heartbeat").textContent = ago(p.sinceHeartbeat);
         tr.querySelector(".qc-done").textContent = p.completedToday;
       }
       var next = previous ? previous.nextSibling : body.firstChild;
@@ -214,8 +286,8 @@
       th.textContent = a.name;
       tr.appendChild(th);
       [
-        a.sinceLastCycle === null ? "never" : duration(a.sinceLastCycle) + " ago",
-        a.lastCycleSeconds.toFixed(3) + " s",
+        a.sinceLastCycle === null ? gettext("never") : ago(a.sinceLastCycle),
+        fmt(gettext("%(s)s s"), { s: number(a.lastCycleSeconds, 3) }),
         a.cycles,
       ].forEach(function (text) {
         var td = document.createElement("td");
@@ -254,8 +326,22 @@
         return uPlot.tzDate(new Date(ts * 1000), config.timeZone);
       },
       scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, Math.max(1, max) * 1.1]; } } },
-      series: [{}].concat(series),
-      axes: [{}, { values: axisValues, size: 70 }],
+      series: [
+        {
+          label: gettext("Time"),
+          value: function (u, ts) {
+            return ts === null || ts === undefined ? "\u2014" : DAY_MONTH_TIME.format(new Date(ts * 1000));
+          },
+        },
+      ].concat(series),
+      axes: [
+        {
+          values: function (u, splits) {
+            return splits.map(axisTime);
+          },
+        },
+        { values: axisValues, size: 70 },
+      ],
       legend: { live: true },
     };
     return new uPlot(opts, chartData(state.data, which), el);
@@ -271,12 +357,12 @@
         "qc-chart-flow",
         "flow",
         [
-          { label: "Created", stroke: "#417690", width: 2, value: count },
-          { label: "Completed", stroke: "#e07b00", width: 2, value: count },
+          { label: gettext("Created"), stroke: "#417690", width: 2, value: count },
+          { label: gettext("Completed"), stroke: "#e07b00", width: 2, value: count },
         ],
         function (u, values) {
           return values.map(function (v) {
-            return String(v);
+            return number(v, v % 1 ? 1 : 0);
           });
         }
       );
@@ -287,7 +373,7 @@
         "qc-chart-wait",
         "wait",
         [
-          { label: "Median", stroke: "#417690", width: 2, value: wait, points: { show: true, size: 4 } },
+          { label: gettext("Median"), stroke: "#417690", width: 2, value: wait, points: { show: true, size: 4 } },
           { label: "p90", stroke: "#c0392b", width: 2, dash: [6, 4], value: wait, points: { show: true, size: 4 } },
         ],
         function (u, values) {
@@ -318,14 +404,15 @@
 
   function showAge() {
     var el = $("qc-updated");
+    var age = { duration: duration(Math.round((Date.now() - state.updatedAt) / 1000)) };
     if (state.paused) {
-      el.textContent = "Paused; updated " + duration((Date.now() - state.updatedAt) / 1000) + " ago";
+      el.textContent = fmt(gettext("Paused; updated %(duration)s ago"), age);
       el.className = "";
       return;
     }
-    var age = Math.round((Date.now() - state.updatedAt) / 1000);
-    el.textContent =
-      "Updated " + duration(age) + " ago" + (state.failures ? " (cannot reach the server; retrying)" : "");
+    el.textContent = state.failures
+      ? fmt(gettext("Updated %(duration)s ago (cannot reach the server; retrying)"), age)
+      : fmt(gettext("Updated %(duration)s ago"), age);
     el.className = state.failures ? "stale" : "";
   }
 
@@ -370,7 +457,7 @@
     state.paused = paused;
     var button = $("qc-pause");
     button.setAttribute("aria-pressed", String(paused));
-    button.textContent = paused ? "Resume" : "Pause";
+    button.textContent = paused ? gettext("Resume") : gettext("Pause");
     if (paused) clearTimeout(state.timer);
     else refresh();
     showAge();

@@ -10,6 +10,7 @@ from django.http import JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from tasks import selectors
 from tasks.models import EndReason
@@ -36,9 +37,9 @@ def dashboard_view(model_admin, request):
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
-        "title": "Supervisor dashboard",
+        "title": _("Supervisor dashboard"),
         "d": d,
-        "windows": [(key, label) for key, (label, _) in selectors.WINDOWS.items()],
+        "windows": [(key, label) for key, (label, _span) in selectors.WINDOWS.items()],
         "refresh_seconds": REFRESH_SECONDS,
         "can_intervene": can_intervene(request),
         "time_zone": settings.TIME_ZONE,

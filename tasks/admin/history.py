@@ -2,9 +2,12 @@
 export), the supervisors' audit trail, the assigner processes."""
 
 from django.contrib import admin
+from django.template.defaultfilters import floatformat
 from django.urls import path, reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext, pgettext_lazy
 
 from qcproject.admin_mixins import ReadOnlyAdminMixin
 from tasks.models import AssignerInstance, Assignment, AuditEvent
@@ -31,18 +34,20 @@ class AssignmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     change_list_template = "admin/tasks/assignment/change_list.html"
 
-    @admin.display(description="Task", ordering="task_id")
+    @admin.display(description=_("task"), ordering="task_id")
     def task_short(self, obj):
         text = obj.task.description
         text = text if len(text) <= 48 else text[:47] + "…"
         url = reverse("admin:tasks_task_change", args=[obj.task_id])
         return format_html('<a href="{}">#{}</a> {}', url, obj.task_id, text)
 
-    @admin.display(description="Assigned", ordering="assigned_at")
+    @admin.display(
+        description=pgettext_lazy("when an assignment began", "assigned"), ordering="assigned_at"
+    )
     def assigned(self, obj):
         return _when(obj.assigned_at)
 
-    @admin.display(description="Ended", ordering="ended_at")
+    @admin.display(description=_("ended"), ordering="ended_at")
     def ended(self, obj):
         return _when(obj.ended_at)
 
@@ -61,14 +66,20 @@ class AssignmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 def _when(moment) -> str:
-    """A time in the site's zone, short (month, day, hours, minutes); the exact time in
-    the element's `datetime` and on the assignment's page."""
+    """A time in the site's zone, short (month, day, hours, minutes; the month's name in
+    the page's language); the exact time in the element's `datetime` and on the
+    assignment's page."""
     if moment is None:
         return "—"
     return format_html(
         '<time datetime="{}">{}</time>',
         moment.isoformat(),
-        timezone.localtime(moment).strftime("%b %d %H:%M"),
+        dateformat.format(
+            timezone.localtime(moment),
+            # Translators: Django's date format codes (M: month's short name, d: day of the
+            # month, j: the same without a leading zero, H:i: hours and minutes), no year.
+            pgettext("short date and time in a list", "M d H:i"),
+        ),
     )
 
 
@@ -80,7 +91,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "at"
     list_select_related = ["person", "task"]
 
-    @admin.display(description="Task")
+    @admin.display(description=_("task"))
     def task_link(self, obj):
         if obj.task_id is None:
             return "—"
@@ -94,8 +105,12 @@ class AssignerInstanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "name",
         "started_at",
         "last_cycle_at",
-        "last_cycle_seconds",
+        "last_cycle_took",
         "cycles",
         "assigned_total",
         "released_total",
     ]
+
+    @admin.display(description=_("last cycle took (s)"), ordering="last_cycle_seconds")
+    def last_cycle_took(self, obj):
+        return floatformat(obj.last_cycle_seconds, 3)  # in the page's language: 0.007, 0,007

@@ -12,6 +12,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from qcproject.exceptions import DomainError
 from tasks import importing, services
@@ -28,17 +30,21 @@ TEMPLATES = {
 
 class ImportForm(forms.Form):
     file = forms.FileField(
-        help_text="An Excel workbook (.xlsx, first sheet), a CSV file (comma, semicolon or tab "
-        "separated) with a header row, or a JSON list of objects like "
-        '{"description": "…", "external_id": "…"}. Columns: description, and optionally '
-        "external_id; a task whose external_id was imported before is skipped."
+        label=gettext_lazy("File"),
+        help_text=gettext_lazy(
+            "An Excel workbook (.xlsx, first sheet), a CSV file (comma, semicolon or tab "
+            "separated) with a header row, or a JSON list of objects like "
+            '{"description": "…", "external_id": "…"}. Columns: description, and optionally '
+            "external_id; a task whose external_id was imported before is skipped."
+        ),
     )
     encoding = forms.ChoiceField(
         choices=list(importing.ENCODINGS.items()),
         initial="utf-8",
         required=False,
         widget=forms.RadioSelect,
-        help_text="For CSV and JSON files. Excel workbooks need no choice.",
+        label=gettext_lazy("Encoding"),
+        help_text=gettext_lazy("For CSV and JSON files. Excel workbooks need no choice."),
     )
 
 
@@ -52,7 +58,7 @@ def import_view(model_admin, request):
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
-        "title": "Import tasks",
+        "title": _("Import tasks"),
         "form": ImportForm(),
         "max_rows": settings.QC_MAX_IMPORT_ROWS,
         "max_size": importing.max_bytes_text(),
@@ -66,7 +72,10 @@ def import_view(model_admin, request):
         if getattr(request, "upload_too_large", False):
             # Refused while it arrived (importing.UploadSizeLimit): never read, never kept.
             form.errors["file"] = form.error_class(
-                [f"The file is larger than {importing.max_bytes_text()}; split it."]
+                [
+                    _("The file is larger than %(size)s; split it.")
+                    % {"size": importing.max_bytes_text()}
+                ]
             )
         elif valid:
             _preview(request, form, context)
@@ -86,7 +95,7 @@ def _preview(request, form, context) -> None:
     for line, problems in parsed.errors.items():
         errors.setdefault(line, []).extend(problems)
     if not parsed.rows and not parsed.errors:
-        errors[0] = ["The file has no tasks."]
+        errors[0] = [_("The file has no tasks.")]
     row_count = len(parsed.rows) + len(parsed.errors)
     context.update(
         file_name=upload.name,
@@ -110,12 +119,17 @@ def _import_confirm(model_admin, request):
     except DomainError as exc:
         model_admin.message_user(request, exc.message, messages.ERROR)
         return HttpResponseRedirect(reverse("admin:tasks_task_import"))
-    model_admin.message_user(
-        request,
-        f"Imported {len(result.created)} tasks from {name}"
-        + (f"; {len(result.skipped)} were already imported." if result.skipped else "."),
-        messages.SUCCESS,
-    )
+    created, skipped = len(result.created), len(result.skipped)
+    text = ngettext(
+        "Imported %(count)s task from %(file)s.", "Imported %(count)s tasks from %(file)s.", created
+    ) % {"count": created, "file": name}
+    if skipped:
+        text += " " + ngettext(
+            "%(count)s task was imported before and is skipped.",
+            "%(count)s tasks were imported before and are skipped.",
+            skipped,
+        ) % {"count": skipped}
+    model_admin.message_user(request, text, messages.SUCCESS)
     return HttpResponseRedirect(reverse("admin:tasks_task_changelist"))
 
 

@@ -2,6 +2,8 @@
 task's page, each one call of an intervention service."""
 
 from django.contrib import messages
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from personnel.models import Person
 from qcproject.exceptions import DomainError
@@ -19,9 +21,9 @@ def free_people():
 
 # intervention name -> (service, what it did)
 TASK_INTERVENTIONS = {
-    "release": (interventions.task_release, "is back in the queue"),
-    "cancel": (interventions.task_cancel, "is cancelled"),
-    "reassign": (interventions.task_reassign, "is reassigned"),
+    "release": (interventions.task_release, gettext_lazy("Task %(id)s is back in the queue.")),
+    "cancel": (interventions.task_cancel, gettext_lazy("Task %(id)s is cancelled.")),
+    "reassign": (interventions.task_reassign, gettext_lazy("Task %(id)s is reassigned.")),
 }
 
 
@@ -31,6 +33,10 @@ def intervene_on_task(model_admin, request, intervention: str, task_id: int, **k
     try:
         service(actor=request.user, task_id=task_id, **kwargs)
     except DomainError as exc:
-        model_admin.message_user(request, f"Task {task_id}: {exc.message}", messages.ERROR)
+        model_admin.message_user(
+            request,
+            _("Task %(id)s: %(problem)s") % {"id": task_id, "problem": exc.message},
+            messages.ERROR,
+        )
     else:
-        model_admin.message_user(request, f"Task {task_id} {outcome}.", messages.SUCCESS)
+        model_admin.message_user(request, outcome % {"id": task_id}, messages.SUCCESS)

@@ -8,6 +8,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from personnel.models import Person
 from qcproject.admin_mixins import back_to
@@ -22,9 +24,11 @@ from .interventions import TASK_INTERVENTIONS, can_intervene, free_people, inter
 
 class TaskAddForm(forms.ModelForm):
     descriptions = forms.CharField(
-        label="Descriptions",
+        label=gettext_lazy("Descriptions"),
         widget=forms.Textarea(attrs={"rows": 12, "cols": 80}),
-        help_text="One task per line; blank lines are ignored. One line makes one task.",
+        help_text=gettext_lazy(
+            "One task per line; blank lines are ignored. One line makes one task."
+        ),
     )
 
     class Meta:
@@ -36,7 +40,7 @@ class TaskAddForm(forms.ModelForm):
         try:
             return services.task_descriptions_clean(lines)
         except DomainError as exc:
-            hint = " Use Import for more." if exc.code == "too_many_tasks" else ""
+            hint = " " + _("Use Import for more.") if exc.code == "too_many_tasks" else ""
             raise ValidationError(exc.message + hint) from exc
 
 
@@ -44,8 +48,8 @@ class TaskActionForm(helpers.ActionForm):
     person = forms.ModelChoiceField(
         queryset=Person.objects.none(),
         required=False,
-        label="Reassign to",
-        empty_label="(a free person)",
+        label=gettext_lazy("Reassign to"),
+        empty_label=gettext_lazy("(a free person)"),
     )
 
     def __init__(self, *args, **kwargs):
@@ -83,7 +87,7 @@ class TaskAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else self.readonly_fields
 
-    @admin.display(description="Description")
+    @admin.display(description=gettext_lazy("description"))
     def short_description(self, obj):
         return obj.description if len(obj.description) <= 80 else obj.description[:79] + "…"
 
@@ -99,35 +103,39 @@ class TaskAdmin(admin.ModelAdmin):
     def response_add(self, request, obj, post_url_continue=None):
         count = getattr(request, "qc_created", 1)
         self.message_user(
-            request, f"Created {count} task{'s' if count != 1 else ''}.", messages.SUCCESS
+            request,
+            ngettext("Created %(count)s task.", "Created %(count)s tasks.", count)
+            % {"count": count},
+            messages.SUCCESS,
         )
         return HttpResponseRedirect(reverse("admin:tasks_task_changelist"))
 
     # --- interventions: list actions ---
 
     @admin.action(
-        description="Put selected in-progress tasks back in the queue", permissions=["intervene"]
+        description=gettext_lazy("Put selected in-progress tasks back in the queue"),
+        permissions=["intervene"],
     )
     def release_selected(self, request, queryset):
         for task_id in queryset.order_by("id").values_list("id", flat=True):
             intervene_on_task(self, request, "release", task_id)
 
-    @admin.action(description="Cancel selected tasks", permissions=["intervene"])
+    @admin.action(description=gettext_lazy("Cancel selected tasks"), permissions=["intervene"])
     def cancel_selected(self, request, queryset):
         for task_id in queryset.order_by("id").values_list("id", flat=True):
             intervene_on_task(self, request, "cancel", task_id)
 
     @admin.action(
-        description="Reassign the selected task to the person chosen below",
+        description=gettext_lazy("Reassign the selected task to the person chosen below"),
         permissions=["intervene"],
     )
     def reassign_selected(self, request, queryset):
         person_id = request.POST.get("person", "")
         if not person_id.isdigit():
-            self.message_user(request, "Choose a free person to reassign to.", messages.ERROR)
+            self.message_user(request, _("Choose a free person to reassign to."), messages.ERROR)
             return
         if queryset.count() != 1:
-            self.message_user(request, "Select exactly one task to reassign.", messages.ERROR)
+            self.message_user(request, _("Select exactly one task to reassign."), messages.ERROR)
             return
         intervene_on_task(self, request, "reassign", queryset.get().pk, person_id=int(person_id))
 
@@ -179,7 +187,9 @@ class TaskAdmin(admin.ModelAdmin):
         if intervention == "reassign":
             person_id = request.POST.get("person", "")
             if not person_id.isdigit():
-                self.message_user(request, "Choose a free person to reassign to.", messages.ERROR)
+                self.message_user(
+                    request, _("Choose a free person to reassign to."), messages.ERROR
+                )
                 return back_to(request, change_url)
             kwargs["person_id"] = int(person_id)
         intervene_on_task(self, request, intervention, task.pk, **kwargs)

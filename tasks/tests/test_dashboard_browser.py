@@ -5,6 +5,7 @@ UPDATE_SCREENSHOTS=1 is set, so an ordinary test run leaves the working tree cle
 """
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -257,5 +258,47 @@ def test_dashboard_speaks_the_browsers_language(browser, live_server, shift):
         expect(page.locator("#qc-people-table")).to_contain_text("Aktuelle Aufgabe")
         expect(page.get_by_role("link", name="Letzte 7 Tage")).to_be_visible()
         expect(page.get_by_role("button", name="Katherine Johnson abmelden")).to_be_visible()
+    finally:
+        context.close()
+
+
+def test_dashboard_script_writes_in_the_pages_language(browser, live_server, shift, monkeypatch):
+    """What the script writes after a refresh (times, buttons of a new row, the pause, the
+    charts' legends, numbers) is in the page's language, from the JavaScript catalog."""
+    monkeypatch.setattr("tasks.admin.dashboard.REFRESH_SECONDS", 1)
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="es-ES")
+    context.set_default_timeout(8_000)
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/admin/login/?next=/admin/tasks/task/dashboard/")
+        page.locator("#id_username").fill("boss")
+        page.locator("#id_password").fill("correct-horse-battery")
+        page.locator("#login-form [type=submit]").click()
+        page.mouse.move(0, 0)
+        expect(page.locator("#qc-updated")).to_contain_text("Actualizado hace")
+        expect(page.locator("#qc-as-of")).to_have_text(
+            re.compile(r"^A fecha de \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(UTC\)$")
+        )
+        expect(page.locator("#qc-chart-flow .u-legend")).to_contain_text("Creadas")
+        expect(page.locator("#qc-chart-flow .u-legend")).to_contain_text("Completadas")
+        expect(page.locator("#qc-chart-wait .u-legend")).to_contain_text("Mediana")
+        # The assigner's cycle, as the script writes it: a decimal comma.
+        expect(page.locator("#qc-assigners-table tbody td").nth(1)).to_have_text("0,012 s")
+
+        person = Person.objects.get(name="Edsger Dijkstra")
+        person_login(person_id=person.pk)
+        row = page.locator(f'#qc-people-table tr[data-person="{person.pk}"]')
+        expect(
+            row.get_by_role("button", name="Cerrar la sesión de Edsger Dijkstra")
+        ).to_be_visible()
+        expect(row.locator(".qc-heartbeat")).to_have_text(re.compile(r"^hace \d+ s$"))
+        held = Task.objects.get(in_progress_person=person.pk)
+        expect(
+            row.get_by_role("button", name=f"Devolver la tarea {held.pk} a la cola")
+        ).to_have_text("Devolver tarea")
+
+        page.get_by_role("button", name="Pausar").click()
+        expect(page.get_by_role("button", name="Reanudar")).to_be_visible()
+        expect(page.locator("#qc-updated")).to_contain_text("En pausa; actualizado hace")
     finally:
         context.close()
