@@ -17,7 +17,12 @@ from tasks import sessions
 from . import services
 from .models import Person
 from .selectors import person_get, person_list_with_tasks
-from .serializers import PersonCreateSerializer, PersonLoginSerializer, PersonSerializer
+from .serializers import (
+    PersonCreateSerializer,
+    PersonLoginSerializer,
+    PersonSerializer,
+    PersonUpdateSerializer,
+)
 
 _ERRORS = {
     401: OpenApiResponse(description="Not authenticated"),
@@ -48,7 +53,7 @@ class PersonnelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     lookup_value_regex = r"[0-9]+"
 
     def get_permissions(self):
-        if self.action in ("create", "list", "status"):
+        if self.action in ("create", "list", "status", "partial_update"):
             return [IsSupervisor()]
         if self.action == "sign_out":
             return [CanIntervene()]
@@ -72,6 +77,22 @@ class PersonnelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def retrieve(self, request, pk: str):
         """One person with their current task (self or supervisor)."""
         check_acts_for(request, int(pk))
+        return Response(PersonSerializer(person_get(person_id=int(pk))).data)
+
+    @extend_schema(
+        request=PersonUpdateSerializer,
+        responses={
+            200: PersonSerializer,
+            400: OpenApiResponse(description="Invalid skills (field errors)"),
+            409: OpenApiResponse(description="A skill their task in progress needs"),
+            **_ERRORS,
+        },
+    )
+    def partial_update(self, request, pk: str):
+        """Set a person's skills (supervisor, audited): a task with a skill goes only to
+        people who have it."""
+        data = validated_body(PersonUpdateSerializer, request.data)
+        services.person_skills_set(actor=request.user, person_id=int(pk), skills=data["skills"])
         return Response(PersonSerializer(person_get(person_id=int(pk))).data)
 
     @extend_schema(

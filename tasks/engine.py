@@ -8,13 +8,28 @@ id order), then task rows, then counter rows**; assignment rows are written by k
 both.
 """
 
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import OuterRef, Subquery
 from django.db.models.functions import Now
 
 from personnel.models import Person
+from qcproject import rawsql
 from qcproject.exceptions import Conflict, NotFound
 
-from . import counters, sql
-from .models import Assignment, AssignmentSource, AuditEvent, Task, TaskStatus
+from . import counters, routing, sql
+from .models import (
+    MAX_PRIORITY,
+    TAKEN_BACK_REASONS,
+    Assignment,
+    AssignmentSource,
+    AuditEvent,
+    EndReason,
+    Task,
+    TaskStatus,
+)
 
 # --- locks ---
 
@@ -54,11 +69,183 @@ def task_lock_with_people(task_id: int, *, also: tuple[int, ...] = ()):
 # --- handing work out ---
 
 
-def tasks_pick(*, limit: int, exclude: tuple[int, ...] = ()) -> list[tuple]:
-    """Lock the next `limit` tasks to hand out (other than `exclude`), in queue order,
-    passing over tasks another transaction is taking (SKIP LOCKED): the one pick of every
-    path that hands out work. Returns their rows (`sql.task_from_row` makes a Task)."""
-    return sql.tasks_lock_next_pending(limit=limit, exclude=exclude)
+@dataclass(frozen=True)
+class Taker:
+    """A person the pick serves: locked by the caller, signed in and free."""
+
+    id: int
+    skills: frozenset[str]
+
+    @classmethod
+    def of(cls, person: Person) -> "Taker":
+        return cls(person.pk, frozenset(person.skills or ()))
+
+
+class _Group:
+    """One index range the pick reads: the pending tasks of one (priority, skill), or of one
+    priority and any skill once relaxed, in queue order. Within it the tasks' rank falls
+    from the first to the last (same priority, older first), so its first task not yet
+    taken is its best."""
+
+    __slots__ = ("read", "items", "pos", "full", "eligible", "after")
+
+    def __init__(self, read: sql.GroupRead):
+        self.read = read
+        self.items: list[tuple] = []  # (rank key, task id), in queue order
+        self.after: int | None = None  # the last task read: the next read starts after it
+        self.pos = 0  # items before it are taken
+        self.full = True  # the last read returned all it asked for: more may wait
+        self.eligible = 0  # takers who may take from it
+
+
+class _Pick:
+    """The pick's state: the groups read so far and what is taken (docs/engine.md,
+    "Routing", the pick)."""
+
+    # Rounds of locking: a task taken by another transaction between the read and the lock
+    # sends its person to their next best; after this many rounds they wait for the cycle.
+    LOCK_ROUNDS = 4
+
+    def __init__(self, takers: list[Taker], *, now, exclude):
+        self.takers = takers
+        self.now = now
+        self.cutoff = routing.relax_cutoff(now)
+        self.exclude = tuple(exclude)
+        self.taken = set(self.exclude)
+        # One taker: the read leaves out what is excluded for them; several: the
+        # exclusions of the tasks read are read too, and applied person by person.
+        self.person_id = takers[0].id if len(takers) == 1 else None
+        self.excluded: set[tuple[int, int]] = set()
+        self.groups: dict[tuple, _Group] = {}
+        self.of_taker: dict[int, list[_Group]] = {}
+        by_skills: dict[frozenset, list[_Group]] = {}
+        for taker in takers:
+            if taker.skills not in by_skills:
+                by_skills[taker.skills] = [self._group(key) for key in self._keys(taker.skills)]
+            self.of_taker[taker.id] = by_skills[taker.skills]
+            for group in by_skills[taker.skills]:
+                group.eligible += 1
+
+    def _keys(self, skills):
+        for priority in range(MAX_PRIORITY, -1, -1):
+            for skill in (None, *sorted(skills)):
+                yield (priority, skill, False)
+            if self.cutoff is not None:
+                yield (priority, None, True)
+
+    def _group(self, key) -> _Group:
+        if key not in self.groups:
+            priority, skill, relaxed = key
+            self.groups[key] = _Group(sql.GroupRead(len(self.groups), priority, skill, relaxed))
+        return self.groups[key]
+
+    def _read(self, groups: list[_Group], limits: list[int]) -> None:
+        reads = []
+        for group, limit in zip(groups, limits, strict=True):
+            reads.append(replace(group.read, limit=limit, after=group.after))
+        rows = sql.tasks_heads(
+            reads, person_id=self.person_id, exclude=self.exclude, cutoff=self.cutoff
+        )
+        by_index = {read.index: group for read, group in zip(reads, groups, strict=True)}
+        found = {read.index: 0 for read in reads}
+        for index, task_id, created_at in rows:
+            group = by_index[index]
+            rank = -routing.effective_priority(group.read.priority, created_at, self.now)
+            group.items.append(((rank, created_at, task_id), task_id))
+            group.after = task_id
+            found[index] += 1
+        for read in reads:
+            by_index[read.index].full = found[read.index] == read.limit
+        if self.person_id is None and rows:
+            self.excluded |= sql.task_exclusions({row[1] for row in rows})
+
+    def _head(self, group: _Group, taker_id: int):
+        items, taken = group.items, self.taken
+        i = group.pos
+        while i < len(items) and items[i][1] in taken:
+            i += 1
+        group.pos = i
+        if self.excluded:
+            while i < len(items) and (
+                items[i][1] in taken or (items[i][1], taker_id) in self.excluded
+            ):
+                i += 1
+        return items[i] if i < len(items) else None
+
+    def _best(self, taker: Taker):
+        """The taker's best task not taken: the best of their groups' first tasks, reading
+        on in a group that ran out of tasks read while more may wait there and rank
+        higher."""
+        groups = self.of_taker[taker.id]
+        while True:
+            best = None
+            short = []
+            for group in groups:
+                head = self._head(group, taker.id)
+                if head is None:
+                    if group.full:
+                        short.append(group)
+                elif best is None or head[0] < best[0]:
+                    best = head
+            # What a group has not read ranks below what it read last.
+            short = [g for g in short if best is None or not g.items or g.items[-1][0] < best[0]]
+            if not short:
+                return best
+            self._read(short, [max(g.eligible, 1) for g in short])
+
+    def run(self) -> dict[int, tuple]:
+        if not self.groups:
+            return {}
+        # A first read sized to the takers: a group rarely gives more than its share.
+        share = max(1, -(-2 * len(self.takers) // len(self.groups)))
+        groups = [g for g in self.groups.values() if g.eligible]
+        self._read(groups, [min(g.eligible, share) for g in groups])
+        given: dict[int, tuple] = {}
+        todo = list(self.takers)
+        skill, created = sql.TASK_ROW["skill"], sql.TASK_ROW["created_at"]
+        db = rawsql.db()
+        for _ in range(self.LOCK_ROUNDS):
+            chosen = {}
+            for taker in todo:
+                best = self._best(taker)
+                if best is not None:
+                    chosen[taker.id] = best[1]
+                    self.taken.add(best[1])
+            if not chosen:
+                break
+            locked = {row[0]: row for row in sql.tasks_lock_pending(chosen.values())}
+            missed = []
+            for taker in todo:
+                row = locked.get(chosen.get(taker.id))
+                if row is not None and routing.may_take(
+                    taker.skills,
+                    task_skill=row[skill],
+                    created_at=rawsql.datetime_from_db(db, row[created]),
+                    cutoff=self.cutoff,
+                ):
+                    given[taker.id] = row
+                elif taker.id in chosen:
+                    missed.append(taker)
+            todo = missed
+            if not todo:
+                break
+        return given
+
+
+def tasks_pick(takers: list[Taker], *, now, exclude=()) -> dict[int, tuple]:
+    """Choose and lock the next task of each taker (people the caller has locked, signed in
+    and free), longest idle first: the one pick of every path that hands out work; one
+    taker is a batch of one.
+
+    Each taker gets the best task they may take (their skills, or relaxed; not excluded for
+    them; not expired; not in `exclude`; not given to an earlier taker), by effective
+    priority, then age (`tasks.routing`; `now` is the database's clock at the callers'
+    lock). The tasks are read unlocked, then locked by key (SKIP LOCKED); a task another
+    transaction took meanwhile sends its taker to their next best. Returns the locked task
+    rows by taker id (`sql.task_from_row` makes a Task); a taker with nothing to take is
+    left out.
+    """
+    return _Pick(takers, now=now, exclude=exclude).run()
 
 
 def tasks_hand_over(pairs: list[tuple[int, int]], *, source: str, now=None) -> None:
@@ -75,17 +262,66 @@ def tasks_assign(pairs: list[tuple[int, int]], *, source: str) -> None:
     tasks_hand_over(pairs, source=source)
 
 
-def next_task_give(person_id: int, *, source: str, exclude: tuple[int, ...] = ()) -> Task | None:
-    """Give this person, who is signed in and free and whose row the caller has locked, the
-    next task (other than `exclude`). Returns it, or None when nothing waits."""
-    rows = tasks_pick(limit=1, exclude=exclude)
+def next_task_give(person: Person, *, source: str, exclude: tuple[int, ...] = ()) -> Task | None:
+    """Give this person, who is signed in and free and whose row the caller has locked (with
+    `db_now`, by `person_lock`), the next task (other than `exclude`). Returns it, or None
+    when nothing waits for them."""
+    row = tasks_pick([Taker.of(person)], now=person.db_now, exclude=exclude).get(person.pk)
+    if row is None:
+        return None
+    task = sql.task_from_row(row)
+    tasks_assign([(person.pk, task.pk)], source=source)
+    task.status = TaskStatus.IN_PROGRESS
+    task.assigned_to_id = person.pk
+    return task
+
+
+def people_give_next(people: list[Person], *, source: str, exclude=()) -> list[tuple[int, int]]:
+    """Give each of these people (locked by the caller, signed in and free; longest idle
+    first) their next task, other than `exclude`, in one pick. Returns the pairs given."""
+    if not people:
+        return []
+    given = tasks_pick([Taker.of(p) for p in people], now=people[0].db_now, exclude=exclude)
+    pairs = [(p.pk, given[p.pk][0]) for p in people if p.pk in given]
+    if pairs:
+        tasks_assign(pairs, source=source)
+    return pairs
+
+
+def reconnect_row(person: Person, *, released: list[int]) -> tuple | None:
+    """The task a stale session of this person released, locked, when the person is
+    starting a new session within QC_RECONNECT_GRACE seconds of it (on the database's
+    clock) and the task still waits and may go to them; else None. `released` is what this
+    transaction's own sign-out of that session released, if it did. Nobody waited for the
+    person meanwhile: the task was free for others the whole time, and a task another
+    transaction is taking now is passed over (SKIP LOCKED)."""
+    grace = settings.QC_RECONNECT_GRACE
+    if not grace:
+        return None
+    if released:
+        task_id = released[0]
+    elif (
+        person.signed_out_reason == EndReason.STALE
+        and person.last_release_reason == EndReason.STALE
+        and person.last_release_task_id is not None
+        and person.last_release_at is not None
+        and person.last_release_at >= person.db_now - timedelta(seconds=grace)
+    ):
+        task_id = person.last_release_task_id
+    else:
+        return None
+    rows = sql.tasks_lock_pending([task_id])
     if not rows:
         return None
-    task = sql.task_from_row(rows[0])
-    tasks_assign([(person_id, task.pk)], source=source)
-    task.status = TaskStatus.IN_PROGRESS
-    task.assigned_to_id = person_id
-    return task
+    row = rows[0]
+    if not routing.may_take(
+        person.skills or (),
+        task_skill=row[sql.TASK_ROW["skill"]],
+        created_at=rawsql.datetime_from_db(rawsql.db(), row[sql.TASK_ROW["created_at"]]),
+        cutoff=routing.relax_cutoff(person.db_now),
+    ) or (task_id, person.pk) in sql.task_exclusions([task_id]):
+        return None
+    return row
 
 
 def holder_free(person: Person, *, exclude: tuple[int, ...]) -> Task | None:
@@ -93,29 +329,43 @@ def holder_free(person: Person, *, exclude: tuple[int, ...]) -> Task | None:
     live, give them another task at once (not the one just taken from them)."""
     Person.objects.filter(pk=person.pk).update(is_busy=False, idle_since=Now())
     if person.is_live:
-        return next_task_give(person.pk, source=AssignmentSource.ASSIGNER, exclude=exclude)
+        return next_task_give(person, source=AssignmentSource.ASSIGNER, exclude=exclude)
     return None
 
 
 # --- taking work back ---
 
 
-def tasks_release(person_ids: list[int], *, reason: str) -> list[int]:
+def tasks_release(person_ids: list[int], *, reason: str, note: str = "") -> list[int]:
     """Put the in-progress tasks of these people back in the queue; close their assignments
-    with `reason`. The caller holds the person row locks. A released task keeps its
-    `created_at`, so it goes back to its place in the queue, not to the end. Returns the
-    released task ids."""
+    with `reason` (and, for a decline, the person's `note`). The caller holds the person
+    row locks. A released task keeps its `created_at`, so it goes back to its place in the
+    queue, not to the end; a task taken back by the engine or a supervisor
+    (`TAKEN_BACK_REASONS`) becomes its holder's `last_release`. Returns the released task
+    ids."""
     # The tasks after their people (lock order), found through the unique
     # `in_progress_person` index.
-    task_ids = list(
+    held = list(
         Task.objects.in_progress_for(person_ids)
         .select_for_update()
         .order_by("id")
-        .values_list("id", flat=True)
+        .values_list("id", "assigned_to_id")
     )
+    task_ids = [task_id for task_id, _ in held]
     if task_ids:
+        if reason in TAKEN_BACK_REASONS:
+            # Each holder's `last_release` is the task in progress, read before it is released.
+            Person.objects.filter(pk__in=[holder for _, holder in held]).update(
+                last_release_task_id=Subquery(
+                    Task.objects.filter(in_progress_person=OuterRef("pk")).values("id")[:1]
+                ),
+                last_release_reason=reason,
+                last_release_at=Now(),
+            )
         Task.objects.filter(pk__in=task_ids).update(status=TaskStatus.PENDING, assigned_to=None)
-        Assignment.objects.filter(open_task__in=task_ids).update(ended_at=Now(), end_reason=reason)
+        Assignment.objects.filter(open_task__in=task_ids).update(
+            ended_at=Now(), end_reason=reason, **({"decline_reason": note} if note else {})
+        )
         counters.count(counters.releases(reason), len(task_ids))
     return task_ids
 
