@@ -16,8 +16,9 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 
 
 def parse_import_file(name: str, data: bytes) -> list[ImportRow]:
-    """Rows of a CSV (columns `description`, optional `external_id`) or JSON file (a list of
-    objects with those keys). Line numbers are the file's (CSV) or 1-based positions (JSON).
+    """Rows of a CSV (columns `description`, optional `external_id`, `priority`, `skill`,
+    `max_handle_seconds`, `expires_at`) or JSON file (a list of objects with those keys).
+    Line numbers are the file's (CSV) or 1-based positions (JSON).
 
     Raises DomainError when the file as a whole cannot be read.
     """
@@ -38,6 +39,17 @@ def _clean(value) -> str | None:
     return str(value).strip() or None
 
 
+def _routing(record: dict) -> dict:
+    """The routing columns or keys (priority, skill, max_handle_seconds, expires_at) as
+    the file gives them: text from a CSV cell (stripped), a JSON value as it is. The import
+    validation reads them."""
+    found = {}
+    for name in ImportRow.ROUTING:
+        value = record.get(name)
+        found[name] = value.strip() if isinstance(value, str) else value
+    return found
+
+
 def _parse_csv(text: str) -> list[ImportRow]:
     reader = csv.DictReader(io.StringIO(text))
     fields = [f.strip().lower() for f in (reader.fieldnames or [])]
@@ -52,6 +64,7 @@ def _parse_csv(text: str) -> list[ImportRow]:
                     line=reader.line_num,
                     description=_clean(record.get("description")) or "",
                     external_id=_clean(record.get("external_id")),
+                    **_routing(record),
                 )
             )
     except csv.Error as exc:
@@ -75,6 +88,7 @@ def _parse_json(text: str) -> list[ImportRow]:
                     line=position,
                     description=_clean(description) if isinstance(description, str) else "",
                     external_id=_clean(item.get("external_id")),
+                    **_routing(item),
                 )
             )
         else:

@@ -179,15 +179,19 @@
     if (answer.status !== 200) return handleError(answer);
     task = null;
     showPerson(answer.body, null);
-    announce(lostMessage(lost));
+    announce(lostMessage(lost, answer.body.last_release));
     focusIfLost(state === "working" ? $("complete") : $("waiting-title"));
     refreshQueueSize();
   }
 
-  function lostMessage(lost) {
+  // `release` is the person's `last_release`: why the engine or a supervisor took a task.
+  function lostMessage(lost, release) {
+    var timedOut = release && release.task_id === lost.id && release.reason === "TIMED_OUT";
     return (
-      "Task #" + lost.id + " is no longer yours: a supervisor took it back, or it was " +
-      "finished in another window." +
+      (timedOut
+        ? "Task #" + lost.id + " went back to the queue: its time limit passed."
+        : "Task #" + lost.id + " is no longer yours: a supervisor took it back, or it was " +
+          "finished in another window.") +
       (task ? " Your task now is #" + task.id + "." : "")
     );
   }
@@ -220,7 +224,7 @@
     var before = task;
     showPerson(answer.body, null);
     if (before && (!task || task.id !== before.id)) {
-      announce(lostMessage(before));
+      announce(lostMessage(before, answer.body.last_release));
     } else if (!before && task) {
       announce("New task #" + task.id + " assigned to you.");
     }

@@ -22,9 +22,11 @@ IMPORT_SESSION_KEY = "qc_task_import"
 
 class ImportForm(forms.Form):
     file = forms.FileField(
-        help_text="CSV with a header row (columns: description, external_id) or a JSON list "
-        'of objects like {"description": "…", "external_id": "…"}. external_id is optional; '
-        "a task whose external_id was imported before is skipped."
+        help_text="CSV with a header row (columns: description, external_id, priority, "
+        "skill, max_handle_seconds, expires_at) or a JSON list of objects with those keys, "
+        'like {"description": "…", "priority": 5, "skill": "welding"}. Only description is '
+        "required; a task whose external_id was imported before is skipped; expires_at is "
+        "ISO 8601 (UTC unless a zone is given)."
     )
 
 
@@ -62,7 +64,11 @@ def import_view(model_admin, request):
                     request.session[IMPORT_SESSION_KEY] = {
                         "token": token,
                         "name": upload.name,
-                        "rows": [[r.line, r.description, r.external_id] for r in rows],
+                        "rows": [
+                            [r.line, r.description, r.external_id]
+                            + [getattr(r, name) for name in services.ImportRow.ROUTING]
+                            for r in rows
+                        ],
                     }
                     context["token"] = token
     return TemplateResponse(request, "admin/tasks/task/import.html", context)
@@ -76,8 +82,13 @@ def _import_confirm(model_admin, request):
         )
         return HttpResponseRedirect(reverse("admin:tasks_task_import"))
     rows = [
-        services.ImportRow(line=line, description=description, external_id=external_id)
-        for line, description, external_id in pending["rows"]
+        services.ImportRow(
+            line=line,
+            description=description,
+            external_id=external_id,
+            **dict(zip(services.ImportRow.ROUTING, routed, strict=False)),
+        )
+        for line, description, external_id, *routed in pending["rows"]
     ]
     try:
         result = services.task_import(actor=request.user, rows=rows)
