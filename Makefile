@@ -24,7 +24,7 @@ RUN_ENV = DEBUG=1 DATABASE_URL='$(RUN_DATABASE_URL)' PYTHONUNBUFFERED=1
 TEST_DATABASE_URL ?= mysql://root:@127.0.0.1:3306/qc
 PYTEST_ARGS ?=
 SQLITE_TESTS = personnel/tests/test_authentication.py tasks/tests/test_sql.py personnel/tests/test_services.py \
-	tasks/tests/test_services.py
+	tasks/tests/test_services.py tasks/tests/test_routing.py
 
 .PHONY: help venv run test lint clean
 
