@@ -103,8 +103,10 @@ class _Pick:
     "Routing", the pick)."""
 
     # Rounds of locking: a task taken by another transaction between the read and the lock
-    # sends its person to their next best; after this many rounds they wait for the cycle.
-    LOCK_ROUNDS = 4
+    # sends its person to their next best. Each miss is a task another transaction holds or
+    # has just taken, so misses are bounded by the transactions running at once; the bound
+    # here only guards against the unforeseen (the person then waits for the next cycle).
+    LOCK_ROUNDS = 16
 
     def __init__(self, takers: list[Taker], *, now, exclude):
         self.takers = takers
