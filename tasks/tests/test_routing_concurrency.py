@@ -82,7 +82,9 @@ def test_complete_racing_the_time_out_has_exactly_one_winner(make_person, superv
         )
 
         completed, taken = run_at_once(
-            lambda task=task: task_complete(task_id=task.pk, person_id=person_id),
+            lambda task=task, person_id=person_id: task_complete(
+                task_id=task.pk, person_id=person_id
+            ),
             assignment_time_out,
         )
 
