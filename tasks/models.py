@@ -58,7 +58,7 @@ class Task(models.Model):
     # Routing (docs/engine.md, "Routing"): higher first, aged while the task waits; only
     # people with `skill` may take it (null: anyone); a time limit once in progress (null:
     # QC_MAX_HANDLE_TIME; 0: none); a pending task is never assigned once `expires_at` passed.
-    priority = models.PositiveSmallIntegerField(default=0)
+    priority = models.PositiveSmallIntegerField(default=0, db_default=0)
     # NULL, not "": the API's null, and one index range (`skill IS NULL`) for "anyone".
     skill = models.CharField(max_length=SKILL_MAX_LENGTH, null=True, blank=True)  # noqa: DJ001
     max_handle_seconds = models.PositiveIntegerField(null=True, blank=True)
