@@ -28,6 +28,7 @@ class RoutingFormMixin(forms.Form):
         min_value=0,
         max_value=MAX_PRIORITY,
         initial=0,
+        required=False,  # empty: 0
         help_text=f"0 to {MAX_PRIORITY}, higher first; a waiting task rises one level for every "
         "QC_PRIORITY_AGING seconds it waits.",
     )
@@ -91,6 +92,11 @@ class TaskChangeForm(RoutingFormMixin, forms.ModelForm):
     class Meta:
         model = Task
         fields = ["description", "priority", "skill", "max_handle_seconds", "expires_at"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "priority" in self.fields:
+            self.fields["priority"].required = True
 
     def clean_expires_at(self):
         if "expires_at" not in self.changed_data:
