@@ -8,7 +8,7 @@ id order), then task rows, then counter rows**; assignment rows are written by k
 both.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -114,9 +114,7 @@ class _Pick:
         self.cutoff = routing.relax_cutoff(now)
         self.exclude = tuple(exclude)
         self.taken = set(self.exclude)
-        # One taker: the read leaves out what is excluded for them; several: the
-        # exclusions of the tasks read are read too, and applied person by person.
-        self.person_id = takers[0].id if len(takers) == 1 else None
+        # The exclusions of the tasks read (read with them), applied person by person.
         self.excluded: set[tuple[int, int]] = set()
         self.groups: dict[tuple, _Group] = {}
         self.of_taker: dict[int, list[_Group]] = {}
@@ -144,10 +142,13 @@ class _Pick:
     def _read(self, groups: list[_Group], limits: list[int]) -> None:
         reads = []
         for group, limit in zip(groups, limits, strict=True):
-            reads.append(replace(group.read, limit=limit, after=group.after))
-        rows = sql.tasks_heads(
-            reads, person_id=self.person_id, exclude=self.exclude, cutoff=self.cutoff
-        )
+            read = group.read
+            reads.append(
+                sql.GroupRead(
+                    read.index, read.priority, read.skill, read.relaxed, limit, group.after
+                )
+            )
+        rows = sql.tasks_heads(reads, exclude=self.exclude, cutoff=self.cutoff)
         by_index = {read.index: group for read, group in zip(reads, groups, strict=True)}
         found = {read.index: 0 for read in reads}
         for index, task_id, created_at in rows:
@@ -158,7 +159,7 @@ class _Pick:
             found[index] += 1
         for read in reads:
             by_index[read.index].full = found[read.index] == read.limit
-        if self.person_id is None and rows:
+        if rows:
             self.excluded |= sql.task_exclusions({row[1] for row in rows})
 
     def _head(self, group: _Group, taker_id: int):

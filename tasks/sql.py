@@ -189,13 +189,16 @@ class GroupRead:
 
 
 @per_database
-def _head_sql(kind: str, anti_join: bool, after: bool, excluded: int) -> str:
-    """One range of the pick's read. MySQL/MariaDB read each range as a parenthesised
-    SELECT of the UNION (a derived table is materialised first, which costs more there);
-    SQLite needs the derived table (it has no parenthesised SELECT in a compound)."""
-    index = "qc_tasks_relaxed" if kind == "relaxed" else "qc_tasks_route"
+def _head_sql(kind: str, priority: int, index: int, after: bool, excluded: int):
+    """One range of the pick's read, its constants (status, priority, the range's number)
+    written in. MySQL/MariaDB read each range as a parenthesised SELECT of the UNION (a
+    derived table is materialised first, which costs more there); SQLite needs the derived
+    table (it has no parenthesised SELECT in a compound)."""
     mysql = connection.vendor == "mysql"
-    conditions = [f"{col(Task, 'status', 't')} = %s", f"{col(Task, 'priority', 't')} = %s"]
+    conditions = [
+        f"{col(Task, 'status', 't')} = '{TaskStatus.PENDING}'",
+        f"{col(Task, 'priority', 't')} = {int(priority)}",
+    ]
     if kind == "skill":
         conditions.insert(1, f"{col(Task, 'skill', 't')} = %s")
     elif kind == "anyone":
@@ -203,13 +206,6 @@ def _head_sql(kind: str, anti_join: bool, after: bool, excluded: int) -> str:
     else:
         conditions.append(f"{col(Task, 'created_at', 't')} <= %s")
     conditions.append(_unexpired_sql(connection))
-    joins = ""
-    if anti_join:
-        joins = (
-            f" LEFT JOIN {table(Exclusion)} {q('e')} ON {col(Exclusion, 'task', 'e')}"
-            f" = {col(Task, 'id', 't')} AND {col(Exclusion, 'person', 'e')} = %s"
-        )
-        conditions.append(f"{col(Exclusion, 'id', 'e')} IS NULL")
     if after:
         # Past the last task read, by its own row (its `created_at` exactly as stored).
         created, task_id = col(Task, "created_at", "t"), col(Task, "id", "t")
@@ -220,15 +216,22 @@ def _head_sql(kind: str, anti_join: bool, after: bool, excluded: int) -> str:
         conditions.append(f"({created} > {last} OR ({created} = {last} AND {task_id} > %s))")
     if excluded:
         conditions.append(f"{col(Task, 'id', 't')} NOT IN ({placeholders(range(excluded))})")
+    name = "qc_tasks_relaxed" if kind == "relaxed" else "qc_tasks_route"
     select = (
-        f"SELECT %s, {col(Task, 'id', 't')}, {col(Task, 'created_at', 't')}"
+        f"SELECT {int(index)}, {col(Task, 'id', 't')}, {col(Task, 'created_at', 't')}"
         f" FROM {table(Task)} {q('t')}"
-        + (f" FORCE INDEX ({q(index)})" if mysql else "")
-        + joins
+        + (f" FORCE INDEX ({q(name)})" if mysql else "")
         + f" WHERE {' AND '.join(conditions)}"
         f" ORDER BY {col(Task, 'created_at', 't')}, {col(Task, 'id', 't')} LIMIT %s"
     )
     return f"({select})" if mysql else f"SELECT * FROM ({select}) AS {q('g')}"
+
+
+@per_database
+def _heads_sql(shape: tuple) -> str:
+    """The whole read of one shape (the ranges' kinds, priorities, numbers and options):
+    a person's read has the same shape every time."""
+    return " UNION ALL ".join(_head_sql(connection, *part) for part in shape)
 
 
 @per_database
@@ -237,37 +240,31 @@ def _unexpired_sql() -> str:
     return f"({expires} IS NULL OR {expires} > {rawsql.now_sql(connection)})"
 
 
-def tasks_heads(
-    reads: list[GroupRead], *, person_id: int | None = None, exclude=(), cutoff=None
-) -> list[tuple]:
+def tasks_heads(reads: list[GroupRead], *, exclude=(), cutoff=None) -> list[tuple]:
     """The pick's read, unlocked, in one round trip: for each range of `reads`, its first
-    `limit` tasks in queue order (other than `exclude`; with `person_id`, other than those
-    excluded for that person), through the covering indexes `qc_tasks_route` and
-    `qc_tasks_relaxed` (`cutoff` is the relax cutoff of the relaxed ranges). Returns rows
-    (range index, task id, created_at), created_at as the ORM gives it."""
+    `limit` tasks in queue order (other than `exclude`), through the covering indexes
+    `qc_tasks_route` and `qc_tasks_relaxed` (`cutoff` is the relax cutoff of the relaxed
+    ranges). Returns rows (range index, task id, created_at), created_at as the ORM gives
+    it."""
+    if not reads:
+        return []
     db = rawsql.db()
-    parts, params = [], []
+    shape, params = [], []
     exclude = tuple(exclude)
+    stored_cutoff = None
     for read in reads:
         kind = "relaxed" if read.relaxed else "anyone" if read.skill is None else "skill"
-        parts.append(
-            _head_sql(db, kind, person_id is not None, read.after is not None, len(exclude))
-        )
-        params.append(read.index)
-        if person_id is not None:
-            params.append(person_id)
-        params.append(TaskStatus.PENDING)
+        shape.append((kind, read.priority, read.index, read.after is not None, len(exclude)))
         if kind == "skill":
             params.append(read.skill)
-        params.append(read.priority)
-        if kind == "relaxed":
-            params.append(rawsql.datetime_to_db(db, cutoff))
+        elif kind == "relaxed":
+            if stored_cutoff is None:
+                stored_cutoff = rawsql.datetime_to_db(db, cutoff)
+            params.append(stored_cutoff)
         if read.after is not None:
             params += [read.after, read.after, read.after]
         params += [*exclude, read.limit]
-    if not parts:
-        return []
-    rows = rawsql.fetchall(db, " UNION ALL ".join(parts), params)
+    rows = rawsql.fetchall(db, _heads_sql(db, tuple(shape)), params)
     return [(g, task_id, rawsql.datetime_from_db(db, created)) for g, task_id, created in rows]
 
 
