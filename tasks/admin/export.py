@@ -16,6 +16,7 @@ HEADER = [
     "completed_at",
     "ended_at",
     "end_reason",
+    "decline_reason",
 ]
 _COLUMNS = [
     "id",
@@ -28,6 +29,7 @@ _COLUMNS = [
     "completed_at",
     "ended_at",
     "end_reason",
+    "decline_reason",
 ]
 
 

@@ -22,6 +22,7 @@ class AssignmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "completed_at",
         "ended_at",
         "end_reason",
+        "decline_reason",
     ]
     list_filter = [
         "end_reason",
@@ -29,7 +30,7 @@ class AssignmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         ("person", admin.RelatedOnlyFieldListFilter),
         "assigned_at",
     ]
-    search_fields = ["task__description", "person__name", "=task__id"]
+    search_fields = ["task__description", "person__name", "=task__id", "decline_reason"]
     date_hierarchy = "assigned_at"
     list_select_related = ["task", "person"]
     show_full_result_count = False
