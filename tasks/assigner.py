@@ -156,12 +156,12 @@ def _assign_batch(*, limit: int, source: str, skip: tuple[int, ...] = ()) -> _Ba
         # person row locked here makes that person's heartbeat, sign-in and sign-out wait
         # for this transaction, which is long if this process stalls (found by the chaos
         # suite's SIGSTOP fault: a frozen assigner held every free person and starved the web).
-        # Past people who could take none of them (`skip`), a batch looks at a full batch
-        # of the next ones.
+        # Past people who could take none of them (`skip`: their skills), a batch looks at
+        # a full batch of the next ones, so that a round passes over them in a few batches.
         waiting = len(Task.objects.pending().values_list("id", flat=True)[:limit])
         if not waiting:
             return _Batch([])
-        cap = limit if skip else waiting
+        cap = settings.QC_ASSIGN_BATCH_SIZE if skip else waiting
         # Person rows first: prevents two assigners from giving one person two tasks.
         people = list(
             Person.objects.free()

@@ -310,6 +310,21 @@ def test_people_past_a_batch_who_can_take_none_are_passed_for_the_next(make_pers
     assert current(welder).pk == weld.pk
 
 
+def test_a_new_task_is_offered_past_free_people_without_its_skill(
+    make_person, settings, django_capture_on_commit_callbacks
+):
+    settings.QC_ASSIGN_BATCH_SIZE = 2
+    for i in range(5):
+        free(make_person, "painting", idle_for=500 - i)
+    welder = free(make_person, "welding", idle_for=1)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        (weld,) = task_create(tasks=[NewTask("weld", skill="welding")])
+
+    assert current(welder).pk == weld.pk
+    assert Assignment.objects.get(task=weld).source == AssignmentSource.NEW_TASK
+
+
 @override_settings(QC_SKILL_RELAX_AFTER=300)
 def test_a_task_that_waited_past_the_relax_time_goes_to_anyone(make_person):
     new_task("weld, fresh", skill="welding")
