@@ -8,6 +8,8 @@ id order), then task rows, then counter rows**; assignment rows are written by k
 both.
 """
 
+import heapq
+import itertools
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -85,7 +87,7 @@ class _Group:
     """One index range the pick reads: the pending tasks of one (priority, skill), or of one
     priority and any skill once relaxed, in queue order. Within it the tasks' rank falls
     from the first to the last (same priority, older first), so its first task not yet
-    taken is its best."""
+    taken is its best, and a task it has not read yet ranks below the last it read."""
 
     __slots__ = ("read", "items", "pos", "full", "eligible", "after")
 
@@ -97,10 +99,28 @@ class _Group:
         self.full = True  # the last read returned all it asked for: more may wait
         self.eligible = 0  # takers who may take from it
 
+    def head(self, taken):
+        """The first task read and not taken, or None."""
+        items = self.items
+        i, n = self.pos, len(items)
+        while i < n and items[i][1] in taken:
+            i += 1
+        self.pos = i
+        return items[i] if i < n else None
+
+    def bound(self, taken):
+        """The rank key that the group's best task not taken is at or below (its first task
+        read and not taken; past those, the last read, if more may wait), or None."""
+        head = self.head(taken)
+        if head is not None:
+            return head[0]
+        return self.items[-1][0] if self.full and self.items else None
+
 
 class _Pick:
-    """The pick's state: the groups read so far and what is taken (docs/engine.md,
-    "Routing", the pick)."""
+    """The pick's state: the groups read so far, what is taken, and per set of skills a
+    heap of its groups by the rank of their best task (docs/engine.md, "Routing", the
+    pick)."""
 
     # Rounds of locking: a task taken by another transaction between the read and the lock
     # sends its person to their next best. Each miss is a task another transaction holds or
@@ -110,20 +130,22 @@ class _Pick:
 
     def __init__(self, takers: list[Taker], *, now, exclude):
         self.takers = takers
-        self.now = now
+        self.now_us = int(now.timestamp() * 1_000_000)
         self.cutoff = routing.relax_cutoff(now)
         self.exclude = tuple(exclude)
         self.taken = set(self.exclude)
-        # The exclusions of the tasks read (read with them), applied person by person.
+        # (task, person) pairs found excluded when their tasks were chosen.
         self.excluded: set[tuple[int, int]] = set()
         self.groups: dict[tuple, _Group] = {}
-        self.of_taker: dict[int, list[_Group]] = {}
-        by_skills: dict[frozenset, list[_Group]] = {}
+        self.of_skills: dict[frozenset, list[_Group]] = {}
+        self.heaps: dict[frozenset, list] = {}
+        self.serial = itertools.count()
         for taker in takers:
-            if taker.skills not in by_skills:
-                by_skills[taker.skills] = [self._group(key) for key in self._keys(taker.skills)]
-            self.of_taker[taker.id] = by_skills[taker.skills]
-            for group in by_skills[taker.skills]:
+            if taker.skills not in self.of_skills:
+                self.of_skills[taker.skills] = [
+                    self._group(key) for key in self._keys(taker.skills)
+                ]
+            for group in self.of_skills[taker.skills]:
                 group.eligible += 1
 
     def _keys(self, skills):
@@ -150,48 +172,73 @@ class _Pick:
             )
         rows = sql.tasks_heads(reads, exclude=self.exclude, cutoff=self.cutoff)
         by_index = {read.index: group for read, group in zip(reads, groups, strict=True)}
-        found = {read.index: 0 for read in reads}
-        for index, task_id, created_at in rows:
+        found = dict.fromkeys(by_index, 0)
+        now_us, aged = self.now_us, routing.aged_priority
+        for index, task_id, created_us in rows:
             group = by_index[index]
-            rank = -routing.effective_priority(group.read.priority, created_at, self.now)
-            group.items.append(((rank, created_at, task_id), task_id))
+            rank = -aged(group.read.priority, (now_us - created_us) / 1_000_000)
+            group.items.append(((rank, created_us, task_id), task_id))
             group.after = task_id
             found[index] += 1
         for read in reads:
             by_index[read.index].full = found[read.index] == read.limit
-        if rows:
-            self.excluded |= sql.task_exclusions({row[1] for row in rows})
-
-    def _head(self, group: _Group, taker_id: int):
-        items, taken = group.items, self.taken
-        i = group.pos
-        while i < len(items) and items[i][1] in taken:
-            i += 1
-        group.pos = i
-        if self.excluded:
-            while i < len(items) and (
-                items[i][1] in taken or (items[i][1], taker_id) in self.excluded
-            ):
-                i += 1
-        return items[i] if i < len(items) else None
 
     def _best(self, taker: Taker):
-        """The taker's best task not taken: the best of their groups' first tasks, reading
-        on in a group that ran out of tasks read while more may wait there and rank
-        higher."""
-        groups = self.of_taker[taker.id]
+        """The taker's best task not taken: the top of their skills' heap, kept true lazily
+        (a group whose first task was taken meanwhile goes back with its new rank; a group
+        at the top that ran out of tasks read while more may wait reads on). The hottest
+        loop of a batch: `_Group.head` and `bound` written out."""
+        heap = self.heaps.get(taker.skills)
+        taken = self.taken
+        if heap is None:
+            groups = self.of_skills[taker.skills]
+            heap = [(g.bound(taken), next(self.serial), g) for g in groups]
+            heap = [entry for entry in heap if entry[0] is not None]
+            heapq.heapify(heap)
+            self.heaps[taker.skills] = heap
+        while heap:
+            key, _, group = heap[0]
+            items = group.items
+            i, n = group.pos, len(items)
+            while i < n and items[i][1] in taken:
+                i += 1
+            group.pos = i
+            if i < n:
+                if items[i][0] != key:
+                    heapq.heapreplace(heap, (items[i][0], next(self.serial), group))
+                elif self.excluded and (items[i][1], taker.id) in self.excluded:
+                    return self._best_without_exclusions(taker)
+                else:
+                    return items[i]
+            elif group.full and n:
+                if items[-1][0] != key:  # the unread tasks rank below the last read
+                    heapq.heapreplace(heap, (items[-1][0], next(self.serial), group))
+                else:  # ... and may rank highest: read on
+                    self._read([group], [max(group.eligible, 1)])
+            else:
+                heapq.heappop(heap)
+        return None
+
+    def _best_without_exclusions(self, taker: Taker):
+        """`_best` for a taker some of whose best tasks are excluded for them (rare): their
+        groups one by one, passing over those tasks."""
+        groups = self.of_skills[taker.skills]
         while True:
-            best = None
-            short = []
+            best, short = None, []
             for group in groups:
-                head = self._head(group, taker.id)
-                if head is None:
-                    if group.full:
-                        short.append(group)
-                elif best is None or head[0] < best[0]:
-                    best = head
+                group.head(self.taken)
+                items, i = group.items, group.pos
+                while i < len(items) and (
+                    items[i][1] in self.taken or (items[i][1], taker.id) in self.excluded
+                ):
+                    i += 1
+                if i < len(items):
+                    if best is None or items[i][0] < best[0]:
+                        best = items[i]
+                elif group.full and items:
+                    short.append(group)
             # What a group has not read ranks below what it read last.
-            short = [g for g in short if best is None or not g.items or g.items[-1][0] < best[0]]
+            short = [g for g in short if best is None or g.items[-1][0] < best[0]]
             if not short:
                 return best
             self._read(short, [max(g.eligible, 1) for g in short])
@@ -201,7 +248,7 @@ class _Pick:
             return {}
         # A first read sized to the takers: a group rarely gives more than its share.
         share = max(1, -(-2 * len(self.takers) // len(self.groups)))
-        groups = [g for g in self.groups.values() if g.eligible]
+        groups = list(self.groups.values())
         self._read(groups, [min(g.eligible, share) for g in groups])
         given: dict[int, tuple] = {}
         todo = list(self.takers)
@@ -216,7 +263,14 @@ class _Pick:
                     self.taken.add(best[1])
             if not chosen:
                 break
-            locked = {row[0]: row for row in sql.tasks_lock_pending(chosen.values())}
+            # Exclusions are rare: read for the tasks chosen, not for every task read. A
+            # taker whose choice is excluded for them chooses again in the next round.
+            excluded = sql.task_exclusions(chosen.values()) & {
+                (task_id, taker_id) for taker_id, task_id in chosen.items()
+            }
+            self.excluded |= excluded
+            wanted = [t for p, t in chosen.items() if (t, p) not in excluded]
+            locked = {row[0]: row for row in sql.tasks_lock_pending(wanted)}
             missed = []
             for taker in todo:
                 row = locked.get(chosen.get(taker.id))

@@ -117,8 +117,12 @@ def effective_priority(priority: int, created_at: datetime, now: datetime) -> in
     """A pending task's priority, raised one level for every QC_PRIORITY_AGING seconds it
     has waited (since `created_at`: a task put back in the queue keeps its age), up to
     MAX_PRIORITY. The queue's order is this, highest first, then `created_at`, then id."""
+    return aged_priority(priority, (now - created_at).total_seconds())
+
+
+def aged_priority(priority: int, waited: float) -> int:
+    """`effective_priority` of a task that has waited `waited` seconds."""
     aging = settings.QC_PRIORITY_AGING
     if not aging or priority >= MAX_PRIORITY:
         return priority
-    waited = (now - created_at).total_seconds()
     return min(MAX_PRIORITY, priority + max(0, int(waited // aging)))
