@@ -254,6 +254,7 @@ class _Pick:
         todo = list(self.takers)
         skill, created = sql.TASK_ROW["skill"], sql.TASK_ROW["created_at"]
         db = rawsql.db()
+        single = self.takers[0].id if len(self.takers) == 1 else None
         for _ in range(self.LOCK_ROUNDS):
             chosen = {}
             for taker in todo:
@@ -263,14 +264,20 @@ class _Pick:
                     self.taken.add(best[1])
             if not chosen:
                 break
-            # Exclusions are rare: read for the tasks chosen, not for every task read. A
-            # taker whose choice is excluded for them chooses again in the next round.
-            excluded = sql.task_exclusions(chosen.values()) & {
-                (task_id, taker_id) for taker_id, task_id in chosen.items()
-            }
+            # Exclusions are rare: read for the tasks chosen, not for every task read (for
+            # one taker, with the lock). A taker whose choice is excluded for them chooses
+            # again in the next round.
+            if single:
+                rows = sql.tasks_lock_pending(chosen.values(), excluded_for=single)
+                excluded = {(row[0], single) for row in rows if row[-1]}
+                locked = {row[0]: row[:-1] for row in rows if not row[-1]}
+            else:
+                excluded = sql.task_exclusions(chosen.values()) & {
+                    (task_id, taker_id) for taker_id, task_id in chosen.items()
+                }
+                wanted = [t for p, t in chosen.items() if (t, p) not in excluded]
+                locked = {row[0]: row for row in sql.tasks_lock_pending(wanted)}
             self.excluded |= excluded
-            wanted = [t for p, t in chosen.items() if (t, p) not in excluded]
-            locked = {row[0]: row for row in sql.tasks_lock_pending(wanted)}
             missed = []
             for taker in todo:
                 row = locked.get(chosen.get(taker.id))

@@ -295,25 +295,38 @@ def task_exclusions(task_ids) -> set[tuple[int, int]]:
 
 
 @per_database
-def _lock_pending_sql(n: int) -> str:
+def _lock_pending_sql(n: int, excluded_for: bool) -> str:
+    # Whether the task is excluded for one person, by key (the rows a subquery reads are
+    # not locked: it has no locking clause of its own).
+    flag = (
+        f", EXISTS (SELECT 1 FROM {table(Exclusion)} {q('e')}"
+        f" WHERE {col(Exclusion, 'task', 'e')} = {col(Task, 'id', 't')}"
+        f" AND {col(Exclusion, 'person', 'e')} = %s)"
+        if excluded_for
+        else ""
+    )
     return (
-        f"SELECT {columns(connection, Task, 't').sql} FROM {table(Task)} {q('t')}"
+        f"SELECT {columns(connection, Task, 't').sql}{flag} FROM {table(Task)} {q('t')}"
         f" WHERE {col(Task, 'id', 't')} IN ({placeholders(range(n))})"
         f" AND {col(Task, 'status', 't')} = %s AND {_unexpired_sql(connection)}"
         + rawsql.for_update(skip_locked=True)
     )
 
 
-def tasks_lock_pending(task_ids) -> list[tuple]:
+def tasks_lock_pending(task_ids, *, excluded_for: int | None = None) -> list[tuple]:
     """Lock these tasks by key where they are still pending and unexpired, passing over any
     another transaction holds (SKIP LOCKED). Under READ COMMITTED the lock reads the latest
     committed row, so a task taken meanwhile is left out. Returns their rows
-    (`task_from_row` makes a row a Task; `TASK_ROW` names the columns the pick reads)."""
+    (`task_from_row` makes a row a Task; `TASK_ROW` names the columns the pick reads), each
+    followed, with `excluded_for` (a person id), by whether the task is excluded for that
+    person: the check of one person's pick, in the same round trip."""
     ids = list(task_ids)
     if not ids:
         return []
     db = rawsql.db()
-    return rawsql.fetchall(db, _lock_pending_sql(db, len(ids)), [*ids, TaskStatus.PENDING])
+    sql = _lock_pending_sql(db, len(ids), excluded_for is not None)
+    params = [*([excluded_for] if excluded_for is not None else []), *ids, TaskStatus.PENDING]
+    return rawsql.fetchall(db, sql, params)
 
 
 @per_database
