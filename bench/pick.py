@@ -98,8 +98,8 @@ def _explain(call) -> list[str]:
             for r in cur.fetchall():
                 row = dict(zip(cols, r, strict=True))
                 lines.append(
-                    f"{row['id']!s:>3} {row['select_type']:<12} {str(row['table']):<8}"
-                    f" type={row['type']:<6} key={row['key']} rows={row['rows']}"
+                    f"{row['id']!s:>4} {row['select_type']!s:<18} {row['table']!s:<8}"
+                    f" type={row['type']!s:<6} key={row['key']} rows={row['rows']}"
                     f" {row['extra'] or ''}"
                 )
         lines.append("")
