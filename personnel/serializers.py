@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from tasks.models import SKILL_MAX_LENGTH
 from tasks.serializers import TaskSerializer, datetime_representation, task_representation
 
 from .models import Person
@@ -84,7 +85,7 @@ class PersonLoginSerializer(serializers.Serializer):
 
 class PersonUpdateSerializer(serializers.Serializer):
     skills = serializers.ListField(
-        child=serializers.CharField(max_length=64, allow_blank=True),
+        child=serializers.CharField(max_length=SKILL_MAX_LENGTH, allow_blank=True),
         max_length=100,
         help_text="The person's skills (short names such as 'welding'), replacing the ones "
         "they had.",
