@@ -29,7 +29,8 @@ TEST_DATABASE_URL ?= mysql://root:@127.0.0.1:3306/qc
 PYTEST_ARGS ?=
 SQLITE_TESTS = personnel/tests/test_tokens.py tasks/tests/test_sql.py personnel/tests/test_services.py \
 	tasks/tests/test_services.py \
-	events/tests/test_emit.py events/tests/test_sequence.py events/tests/test_webhooks.py
+	events/tests/test_emit.py events/tests/test_sequence.py events/tests/test_webhooks.py \
+	tasks/tests/test_routing.py
 
 # The translations: each .po compiled to the .mo beside it (msgfmt, as Django's
 # compilemessages does; scripts/ensure-gettext installs it), only when the .po changed.

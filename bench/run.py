@@ -5,8 +5,9 @@ baseline measured in the same run (shared machines are noisy; absolute numbers d
 
     python -m bench.run [--repeat 5] [--cases burn-down,heartbeat] [--json bench-results.json]
 
-Creates (and at the end drops) the databases `<name>`, `<name>_h1k` and `<name>_h1m` on
-the server of --database-url (default mysql://root:@127.0.0.1:3306/qc_bench).
+Creates (and at the end drops) the databases `<name>`, `<name>_h1k`, `<name>_h1m`,
+`<name>_p1k` and `<name>_p1m` on the server of --database-url (default
+mysql://root:@127.0.0.1:3306/qc_bench).
 """
 
 import argparse
@@ -21,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CASES = [
     "burn-down",
+    "pick",
     "shift-start",
     "time-to-assign",
     "heartbeat",
@@ -41,6 +43,9 @@ def parse_args(argv=None):
     p.add_argument("--json", default="bench-results.json", help="where to write the figures")
     p.add_argument(
         "--history-rows", type=int, default=1_000_000, help="completed tasks in the big history"
+    )
+    p.add_argument(
+        "--pick-pending", type=int, default=1_000_000, help="pending tasks in the pick's deep queue"
     )
     p.add_argument("--memory-cycles", type=int, default=10_000)
     p.add_argument("--heartbeat-seconds", type=float, default=8.0, help="wrk run length")
@@ -137,7 +142,7 @@ def main(argv=None) -> int:
         meta["seconds"] = round(time.monotonic() - started)
         meta["load_average_at_end"] = os.getloadavg()
         if not args.keep_databases:
-            for name in (main_db, f"{main_db}_h1k", f"{main_db}_h1m"):
+            for name in (main_db, *(f"{main_db}_{s}" for s in ("h1k", "h1m", "p1k", "p1m"))):
                 db.drop(args.database_url, name)
 
     print()

@@ -1,4 +1,4 @@
-"""Invariants I1–I5 (docs/engine.md, "Invariants"), checked in SQL against the tables, and
+"""Invariants I1–I6 (docs/engine.md, "Invariants"), checked in SQL against the tables, and
 the accounting of every task the clients created.
 
 Each check returns a list of human-readable violations (empty when it holds). The live
@@ -50,9 +50,10 @@ I4_QUERIES = {
         SELECT id FROM qc_assignments WHERE ended_at < assigned_at""",
     "unknown source or end reason": """
         SELECT id, source, end_reason FROM qc_assignments
-        WHERE source NOT IN ('ASSIGNER', 'LOGIN', 'COMPLETE', 'NEW_TASK', 'SUPERVISOR')
+        WHERE source NOT IN ('ASSIGNER', 'LOGIN', 'COMPLETE', 'NEW_TASK', 'SUPERVISOR',
+                             'DECLINE')
            OR end_reason NOT IN ('', 'COMPLETED', 'LOGOUT', 'STALE', 'SIGNED_OUT', 'RELEASED',
-                                 'REASSIGNED', 'CANCELLED')""",
+                                 'REASSIGNED', 'CANCELLED', 'DECLINED', 'TIMED_OUT')""",
     "a task's assignments overlap (or one stays open under a later one)": """
         SELECT id, task_id FROM (
           SELECT id, task_id, assigned_at,
@@ -79,12 +80,56 @@ I4_QUERIES = {
         SELECT t.id, t.status FROM qc_tasks t JOIN qc_assignments c
           ON c.task_id = t.id AND c.end_reason = 'COMPLETED'
         WHERE t.status <> 'COMPLETED'""",
-    "PENDING task with an assignee": """
-        SELECT id FROM qc_tasks WHERE status = 'PENDING' AND assigned_to_id IS NOT NULL""",
+    "PENDING (or EXPIRED) task with an assignee": """
+        SELECT id FROM qc_tasks
+        WHERE status IN ('PENDING', 'EXPIRED') AND assigned_to_id IS NOT NULL""",
     "a task first assigned before it was created": """
         SELECT t.id FROM qc_tasks t JOIN qc_assignments a ON a.task_id = t.id
         WHERE a.assigned_at < t.created_at""",
 }
+
+
+# I6: the routing rules (docs/engine.md, "Routing"). `%(relax)s` is QC_SKILL_RELAX_AFTER of
+# the run: a task given to someone without its skill must have waited that long by then.
+I6_QUERIES = {
+    "task in progress for a person without its skill (and not relaxed when given)": """
+        SELECT t.id, t.skill, p.id FROM qc_tasks t
+        JOIN qc_personnel p ON p.id = t.assigned_to_id
+        JOIN qc_assignments a ON a.open_task = t.id
+        WHERE t.status = 'IN_PROGRESS' AND t.skill IS NOT NULL
+          AND NOT JSON_CONTAINS(p.skills, JSON_QUOTE(t.skill))
+          AND NOT (%(relax)s > 0
+                   AND a.assigned_at >= t.created_at + INTERVAL %(relax)s SECOND)""",
+    "task given again, by an automatic path, to a person who declined it": """
+        SELECT a.id, a.task_id, a.person_id FROM qc_assignments d JOIN qc_assignments a
+          ON a.task_id = d.task_id AND a.person_id = d.person_id AND a.id > d.id
+        WHERE d.end_reason = 'DECLINED' AND a.source <> 'SUPERVISOR'""",
+    "decline without its exclusion": """
+        SELECT d.id FROM qc_assignments d LEFT JOIN qc_task_exclusions e
+          ON e.task_id = d.task_id AND e.person_id = d.person_id
+        WHERE d.end_reason = 'DECLINED' AND e.id IS NULL""",
+    "decline reason on an assignment that was not declined, or a decline without one": """
+        SELECT id FROM qc_assignments
+        WHERE (decline_reason <> '') <> (end_reason = 'DECLINED')""",
+    "task given at or after its expiry (beyond the second between pick and write)": """
+        SELECT a.id, a.task_id FROM qc_assignments a JOIN qc_tasks t ON t.id = a.task_id
+        WHERE t.expires_at IS NOT NULL AND a.assigned_at >= t.expires_at + INTERVAL 1 SECOND""",
+    "EXPIRED task that had not expired": """
+        SELECT id FROM qc_tasks
+        WHERE status = 'EXPIRED' AND (expires_at IS NULL OR expires_at > NOW(6))""",
+}
+
+
+def routing_checks(conn, *, relax: int = 0) -> list[str]:
+    """I6 over the tables (safe while the engine runs: each rule holds row by row)."""
+    cur = conn.cursor()
+    found = []
+    for name, sql in I6_QUERIES.items():
+        cur.execute(sql, {"relax": int(relax)})
+        rows = cur.fetchmany(5)
+        if rows:
+            found.append(f"I6 {name}: {list(rows)}")
+    return found
 
 
 def _run(cursor, queries: dict, prefix: str) -> list[str]:
@@ -155,10 +200,14 @@ def stale_holders(conn, *, timeout: float, interval: float, slack: float) -> lis
     return found
 
 
-def final_checks(conn) -> list[str]:
-    """I1 and I4 over the quiescent tables."""
+def final_checks(conn, *, relax: int = 0) -> list[str]:
+    """I1, I4 and I6 over the quiescent tables (`relax`: the run's QC_SKILL_RELAX_AFTER)."""
     cur = conn.cursor()
-    return _run(cur, I1_QUERIES, "I1") + _run(cur, I4_QUERIES, "I4")
+    return (
+        _run(cur, I1_QUERIES, "I1")
+        + _run(cur, I4_QUERIES, "I4")
+        + routing_checks(conn, relax=relax)
+    )
 
 
 def accounting(conn, batches, completes) -> tuple[list[str], int, dict]:

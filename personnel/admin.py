@@ -17,8 +17,8 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from qcproject.admin_mixins import ReadOnlyAdminMixin, back_to
 from qcproject.exceptions import DomainError
-from tasks import sessions
-from tasks.models import Task
+from tasks import routing, sessions
+from tasks.models import EndReason, Task
 
 from . import services
 from .models import ApiToken, Person
@@ -50,6 +50,36 @@ class PersonAddForm(forms.ModelForm):
         return cleaned
 
 
+class SkillsField(forms.CharField):
+    """A person's skills as a comma-separated line (`tasks.routing.skills_clean` checks
+    them)."""
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return ", ".join(value)
+        return value
+
+    def to_python(self, value):
+        text = super().to_python(value) or ""
+        names = [name.strip() for name in text.split(",") if name.strip()]
+        try:
+            return routing.skills_clean(names)
+        except ValidationError as exc:
+            raise ValidationError(exc.messages) from exc
+
+
+class PersonChangeForm(forms.ModelForm):
+    skills = SkillsField(
+        required=False,
+        help_text="Comma-separated, such as 'welding, x-ray': a task that needs a skill goes "
+        "only to people who have it.",
+    )
+
+    class Meta:
+        model = Person
+        fields = ["name", "skills"]
+
+
 @admin.register(Person)
 class PersonAdmin(admin.ModelAdmin):
     list_display = [
@@ -59,10 +89,12 @@ class PersonAdmin(admin.ModelAdmin):
         "is_logged_in",
         "is_busy",
         "current_task",
+        "skills_shown",
         "last_heartbeat",
         "logged_in_at",
     ]
     list_filter = ["is_logged_in", "is_busy", "signed_out_reason", "user__is_active"]
+    form = PersonChangeForm
     search_fields = ["name", "user__username"]
     actions = ["sign_out_selected"]
     change_form_template = "admin/personnel/person/change_form.html"
@@ -75,6 +107,7 @@ class PersonAdmin(admin.ModelAdmin):
         "logged_in_at",
         "idle_since",
         "signed_out_reason",
+        "last_release",
     ]
 
     def has_delete_permission(self, request, obj=None):
@@ -88,7 +121,7 @@ class PersonAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["name", "username", "password"]
-        return ["name", *self.readonly_fields]
+        return ["name", "skills", *self.readonly_fields]
 
     def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else self.readonly_fields
@@ -121,9 +154,32 @@ class PersonAdmin(admin.ModelAdmin):
         text = obj.current_task_description
         return f"#{obj.current_task_id} {text if len(text) <= 40 else text[:39] + '…'}"
 
+    @admin.display(description="Skills")
+    def skills_shown(self, obj):
+        return ", ".join(obj.skills or ()) or "—"
+
+    @admin.display(description="Last task taken back")
+    def last_release(self, obj):
+        if obj.last_release_task_id is None:
+            return "—"
+        return (
+            f"#{obj.last_release_task_id}: {EndReason(obj.last_release_reason).label}, "
+            f"{obj.last_release_at:%Y-%m-%d %H:%M:%S} UTC"
+        )
+
     def save_model(self, request, obj, form, change):
         if change:
-            super().save_model(request, obj, form, change)
+            # Only what the supervisor changed (never the whole row: the engine changes the
+            # session's fields under the person's lock meanwhile).
+            if "name" in form.changed_data:
+                Person.objects.filter(pk=obj.pk).update(name=form.cleaned_data["name"].strip())
+            if "skills" in form.changed_data:
+                try:
+                    services.person_skills_set(
+                        actor=request.user, person_id=obj.pk, skills=form.cleaned_data["skills"]
+                    )
+                except (DomainError, ValidationError) as exc:
+                    request.qc_refused = getattr(exc, "message", None) or "; ".join(exc.messages)
             return
         created = services.person_create(
             name=form.cleaned_data["name"],
@@ -161,6 +217,17 @@ class PersonAdmin(admin.ModelAdmin):
             view("revoke-tokens", self.revoke_tokens_view),
             *super().get_urls(),
         ]
+
+    def save_related(self, request, form, formsets, change):
+        if not change:
+            super().save_related(request, form, formsets, change)
+
+    def response_change(self, request, obj):
+        refused = getattr(request, "qc_refused", None)
+        if refused:
+            self.message_user(request, f"The skills were not changed: {refused}", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:personnel_person_change", args=[obj.pk]))
+        return super().response_change(request, obj)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = {

@@ -25,6 +25,7 @@ from .serializers import (
     PersonCreateSerializer,
     PersonLoginSerializer,
     PersonSerializer,
+    PersonUpdateSerializer,
 )
 
 _ERRORS = {
@@ -64,7 +65,7 @@ class PersonnelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     lookup_value_regex = "[0-9]+"
 
     def get_permissions(self):
-        if self.action in ("create", "list", "status", "account"):
+        if self.action in ("create", "list", "status", "account", "partial_update"):
             return [IsSupervisor()]
         if self.action == "tokens" and self.request.method == "GET":
             return [IsSupervisor()]
@@ -92,6 +93,22 @@ class PersonnelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def retrieve(self, request, pk: str):
         """One person with their current task (self or supervisor)."""
         check_acts_for(request, int(pk))
+        return Response(PersonSerializer(person_get(person_id=int(pk))).data)
+
+    @extend_schema(
+        request=PersonUpdateSerializer,
+        responses={
+            200: PersonSerializer,
+            400: OpenApiResponse(description="Invalid skills (field errors)"),
+            409: OpenApiResponse(description="A skill their task in progress needs"),
+            **_ERRORS,
+        },
+    )
+    def partial_update(self, request, pk: str):
+        """Set a person's skills (supervisor, audited): a task with a skill goes only to
+        people who have it."""
+        data = validated_body(PersonUpdateSerializer, request.data)
+        services.person_skills_set(actor=request.user, person_id=int(pk), skills=data["skills"])
         return Response(PersonSerializer(person_get(person_id=int(pk))).data)
 
     @extend_schema(

@@ -85,6 +85,15 @@ class Person(models.Model):
     # How the last session ended (an `EndReason` value: LOGOUT, STALE, …); blank while
     # signed in or never signed in. Tells a late client "expired" from "never started".
     signed_out_reason = models.CharField(_("end of the last session"), max_length=16, blank=True)
+    # The skills the person has (short names; a task with a skill goes only to people who
+    # have it), set by a supervisor.
+    skills = models.JSONField(_("skills"), default=list, blank=True)
+    # The latest task taken from the person by the engine or a supervisor (an `EndReason`
+    # of `tasks.models.TAKEN_BACK_REASONS`), and when: the portal tells the person why their
+    # task changed, and a sign-in soon after a stale session gives the task back.
+    last_release_task_id = models.BigIntegerField(_("last task taken back"), null=True, blank=True)
+    last_release_reason = models.CharField(_("why it was taken back"), max_length=16, blank=True)
+    last_release_at = models.DateTimeField(_("when it was taken back"), null=True, blank=True)
 
     objects = PersonQuerySet.as_manager()
 

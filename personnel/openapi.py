@@ -14,6 +14,8 @@ EXAMPLE_PERSON = {
     "is_busy": True,
     "last_heartbeat": "2025-06-02T08:00:05.120000Z",
     "current_task": EXAMPLE_TASK,
+    "skills": ["welding"],
+    "last_release": None,
 }
 
 PERSON_WORKING = OpenApiExample(

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from tasks.models import SKILL_MAX_LENGTH
 from tasks.serializers import TaskSerializer, datetime_representation, task_representation
 
 from .models import ApiToken, Person
@@ -7,12 +8,37 @@ from .models import ApiToken, Person
 MAX_ID = 2**63 - 1
 
 
+class LastReleaseSerializer(serializers.Serializer):
+    task_id = serializers.IntegerField()
+    reason = serializers.CharField(
+        help_text="How it was taken back: STALE, TIMED_OUT, SIGNED_OUT, RELEASED, "
+        "REASSIGNED or CANCELLED."
+    )
+    at = serializers.DateTimeField()
+
+
 class PersonSerializer(serializers.ModelSerializer):
     current_task = TaskSerializer(allow_null=True, read_only=True)
+    skills = serializers.ListField(child=serializers.CharField(), read_only=True)
+    last_release = LastReleaseSerializer(
+        allow_null=True,
+        read_only=True,
+        help_text="The latest task the engine or a supervisor took from this person, and "
+        "why (so that a client can say why the current task changed); null if none.",
+    )
 
     class Meta:
         model = Person
-        fields = ["id", "name", "is_logged_in", "is_busy", "last_heartbeat", "current_task"]
+        fields = [
+            "id",
+            "name",
+            "is_logged_in",
+            "is_busy",
+            "last_heartbeat",
+            "current_task",
+            "skills",
+            "last_release",
+        ]
         read_only_fields = fields
 
     def to_representation(self, person):
@@ -31,6 +57,14 @@ def person_representation(person: Person) -> dict:
         "is_busy": person.is_busy,
         "last_heartbeat": datetime_representation(person.last_heartbeat),
         "current_task": None if task is None else task_representation(task),
+        "skills": list(person.skills or ()),
+        "last_release": None
+        if person.last_release_task_id is None
+        else {
+            "task_id": person.last_release_task_id,
+            "reason": person.last_release_reason,
+            "at": datetime_representation(person.last_release_at),
+        },
     }
 
 
@@ -92,4 +126,29 @@ class AccountSerializer(serializers.Serializer):
 class PasswordSerializer(serializers.Serializer):
     password = serializers.CharField(
         max_length=128, write_only=True, trim_whitespace=False, style={"input_type": "password"}
+    )
+
+
+class _FlatListField(serializers.ListField):
+    """A list whose items' errors are messages of the field itself ("Item 3: …"), as the
+    API's error body documents them (field → messages), not a mapping by index."""
+
+    def run_child_validation(self, data):
+        result, errors = [], []
+        for index, item in enumerate(data):
+            try:
+                result.append(self.child.run_validation(item))
+            except serializers.ValidationError as exc:
+                errors += [f"Item {index}: {message}" for message in exc.detail]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return result
+
+
+class PersonUpdateSerializer(serializers.Serializer):
+    skills = _FlatListField(
+        child=serializers.CharField(max_length=SKILL_MAX_LENGTH, allow_blank=True),
+        max_length=100,
+        help_text="The person's skills (short names such as 'welding'), replacing the ones "
+        "they had.",
     )

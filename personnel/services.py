@@ -1,6 +1,6 @@
-"""QC personnel's accounts: a login and the person linked to it, API tokens, and what a
-supervisor does to a login (set its password, deactivate and reactivate it, end its tokens,
-unlock it), each audited.
+"""QC personnel's accounts: a login and the person linked to it, their skills, API tokens,
+and what a supervisor does to a login (set its password, deactivate and reactivate it, end
+its tokens, unlock it), each audited.
 
 Work sessions (sign-in, heartbeat, sign-out) are the engine's: `tasks.sessions`; ending a
 login's session here uses the engine's building blocks, in this service's transaction.
@@ -17,8 +17,8 @@ from django.db.models.functions import Now
 
 from qcproject.db import db_now, retry_transaction
 from qcproject.exceptions import Conflict, Forbidden, NotFound
-from tasks import engine
-from tasks.models import AuditAction, EndReason
+from tasks import engine, routing
+from tasks.models import AuditAction, EndReason, Task
 
 from . import tokens
 from .models import NAME_MAX_LENGTH, ApiToken, Person
@@ -293,3 +293,42 @@ def tokens_delete_expired() -> int:
     clear_expired_tokens`, run daily). Returns how many went."""
     deleted, _ = ApiToken.objects.filter(expires_at__lte=Now()).delete()
     return deleted
+
+
+@retry_transaction
+def person_skills_set(*, actor, person_id: int, skills) -> Person:
+    """A supervisor sets a person's skills (replacing them), recorded in the audit trail.
+
+    The skills are short names (`tasks.routing.skills_clean`). A skill the person's task in
+    progress needs cannot be taken away while they hold it (release the task first), so a
+    task in progress always goes with its skill (docs/engine.md, "Invariants"). Locks the
+    person (lock order: docs/engine.md), then reads their task. Returns the person.
+
+    Raises ValidationError (field errors), NotFound, Conflict.
+    """
+    try:
+        cleaned = routing.skills_clean(skills)
+    except ValidationError as exc:
+        raise ValidationError({"skills": exc.messages}) from exc
+    with transaction.atomic():
+        # Serialises with the pick, which reads the person's skills under this lock.
+        person = engine.person_lock(person_id)
+        before = list(person.skills or ())
+        if cleaned == before:
+            return person
+        task = Task.objects.filter(in_progress_person=person.pk).first()
+        if task is not None and task.skill and task.skill not in cleaned and task.skill in before:
+            raise Conflict(
+                f"{person.name} is working on task {task.pk}, which needs '{task.skill}': put "
+                "it back in the queue first, or keep the skill.",
+                code="skill_in_use",
+            )
+        Person.objects.filter(pk=person.pk).update(skills=cleaned)
+        person.skills = cleaned
+        engine.audit(
+            actor,
+            AuditAction.SKILLS,
+            person_id=person.pk,
+            detail=f"{', '.join(before) or 'none'} → {', '.join(cleaned) or 'none'}",
+        )
+    return person

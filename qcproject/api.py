@@ -141,8 +141,11 @@ def _field_rules(serializer_class) -> tuple[frozenset[str], frozenset[str]]:
     building a serializer's fields costs more than validating a small body)."""
     fields = serializer_class().fields
     writable = frozenset(name for name, field in fields.items() if not field.read_only)
+    # A string field that takes null takes null (DRF has refused anything else already).
     strings = frozenset(
-        name for name, field in fields.items() if isinstance(field, serializers.CharField)
+        (name, field.allow_null)
+        for name, field in fields.items()
+        if isinstance(field, serializers.CharField)
     )
     return writable, strings
 
@@ -150,8 +153,9 @@ def _field_rules(serializer_class) -> tuple[frozenset[str], frozenset[str]]:
 def _strict_problems(rules, item: dict) -> dict:
     writable, strings = rules
     problems = {name: ["Unknown field."] for name in item if name not in writable}
-    for name in strings:
-        if not isinstance(item.get(name, ""), str):
+    for name, nullable in strings:
+        value = item.get(name, "")
+        if not isinstance(value, str) and not (value is None and nullable):
             problems[name] = ["Not a valid string."]
     return problems
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import environ
 from csp.constants import NONCE, NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -41,6 +42,10 @@ env = environ.Env(
     QC_WEBHOOK_CONCURRENCY=(int, 32),
     QC_WEBHOOK_INTERVAL=(float, 0.25),
     QC_EVENT_RETENTION_DAYS=(int, 30),
+    QC_PRIORITY_AGING=(int, 600),
+    QC_SKILL_RELAX_AFTER=(int, 0),
+    QC_RECONNECT_GRACE=(int, 300),
+    QC_MAX_HANDLE_TIME=(int, 0),
     LOG_LEVEL=(str, "INFO"),
 )
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
@@ -291,6 +296,25 @@ QC_IMPORT_PENDING_MINUTES = env("QC_IMPORT_PENDING_MINUTES")
 QC_ASSIGNER_STALE_AFTER = env("QC_ASSIGNER_STALE_AFTER")
 # `manage.py prune`: how long the hourly counts (the dashboard's charts) are kept.
 QC_RETAIN_HOURLY_DAYS = env("QC_RETAIN_HOURLY_DAYS")
+# Routing (docs/engine.md, "Routing"). A pending task's effective priority rises one level
+# for every QC_PRIORITY_AGING seconds it has waited, up to the highest (0: no aging); a task
+# that has waited QC_SKILL_RELAX_AFTER seconds may go to anyone, whatever its skill (0:
+# never); a person signing in within QC_RECONNECT_GRACE seconds of a stale session gets the
+# task it released back if it still waits (0: never); a task in progress longer than its
+# `max_handle_seconds`, or QC_MAX_HANDLE_TIME when it has none, goes back to the queue (0:
+# no limit).
+QC_PRIORITY_AGING = env("QC_PRIORITY_AGING")
+QC_SKILL_RELAX_AFTER = env("QC_SKILL_RELAX_AFTER")
+QC_RECONNECT_GRACE = env("QC_RECONNECT_GRACE")
+QC_MAX_HANDLE_TIME = env("QC_MAX_HANDLE_TIME")
+for _name in (
+    "QC_PRIORITY_AGING",
+    "QC_SKILL_RELAX_AFTER",
+    "QC_RECONNECT_GRACE",
+    "QC_MAX_HANDLE_TIME",
+):
+    if globals()[_name] < 0:
+        raise ImproperlyConfigured(f"{_name} is a number of seconds, 0 or more.")
 # /metrics answers a `Authorization: Bearer <QC_METRICS_TOKEN>` scrape, a client in
 # QC_METRICS_ALLOWED_NETWORKS (only for scrapes that reach gunicorn directly: behind a proxy
 # on the same host every client looks like 127.0.0.1), or a signed-in supervisor.

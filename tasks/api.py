@@ -18,8 +18,10 @@ from .models import Task
 from .serializers import (
     TaskCompleteSerializer,
     TaskCreateSerializer,
+    TaskDeclineSerializer,
     TaskReassignSerializer,
     TaskSerializer,
+    TaskUpdateSerializer,
 )
 
 _INTERVENTION_RESPONSES = {
@@ -41,7 +43,7 @@ class TasksViewSet(viewsets.GenericViewSet):
     lookup_value_regex = "[0-9]+"
 
     def get_permissions(self):
-        if self.action == "complete":
+        if self.action in ("complete", "decline"):
             return [IsSupervisorOrQCPerson()]
         if self.action in ("release", "reassign", "cancel"):
             return [CanIntervene()]
@@ -66,9 +68,9 @@ class TasksViewSet(viewsets.GenericViewSet):
         many = isinstance(request.data, list)
         if not many and not isinstance(request.data, dict):
             raise ValidationError({"detail": ["Send an object or a list of objects."]})
-        data = validated_body(TaskCreateSerializer, request.data, many=many)
+        data = validated_body(TaskCreateSerializer, request.data, many=many, context={})
         items = data if many else [data]
-        tasks = services.task_create(descriptions=[item["description"] for item in items])
+        tasks = services.task_create(tasks=[services.NewTask(**item) for item in items])
         body = TaskSerializer(tasks, many=True).data if many else TaskSerializer(tasks[0]).data
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -88,6 +90,53 @@ class TasksViewSet(viewsets.GenericViewSet):
         """Complete a task; the answer carries the next task, already assigned."""
         person_id = None if is_supervisor(request.user) else acting_person_id(request.user)
         result = services.task_complete(task_id=int(pk), person_id=person_id)
+        result.task.next_task = result.next_task
+        return Response(TaskCompleteSerializer(result.task).data)
+
+    @extend_schema(
+        request=TaskUpdateSerializer,
+        responses={
+            200: TaskSerializer,
+            400: OpenApiResponse(description="Invalid values (field errors)"),
+            401: OpenApiResponse(description="Not authenticated"),
+            403: OpenApiResponse(description="Not a supervisor"),
+            404: OpenApiResponse(description="No such task"),
+            409: OpenApiResponse(description="The task is not pending"),
+        },
+        description="Change the routing of a pending task: its priority (0–9), skill, time "
+        "limit or expiry. Recorded in the audit trail.",
+    )
+    def partial_update(self, request, pk: str):
+        """Change a pending task's priority, skill, time limit or expiry (supervisor)."""
+        data = validated_body(TaskUpdateSerializer, request.data, context={})
+        task = services.task_update(actor=request.user, task_id=int(pk), changes=dict(data))
+        return Response(TaskSerializer(task).data)
+
+    @extend_schema(
+        request=TaskDeclineSerializer,
+        responses={
+            200: TaskCompleteSerializer,
+            400: OpenApiResponse(description="No reason, or a reason too long"),
+            401: OpenApiResponse(description="Not authenticated"),
+            403: OpenApiResponse(description="The task is not yours"),
+            404: OpenApiResponse(description="No such task"),
+            409: OpenApiResponse(description="The task is not in progress for that person"),
+        },
+        description="Hand back a task in progress, saying why: it goes back to the queue "
+        "with its place, is never offered to that person again, and the answer carries "
+        "their next task, already assigned. A supervisor may decline for the holder.",
+    )
+    @action(detail=True, methods=["post"])
+    def decline(self, request, pk: str):
+        """Decline a task in progress; the answer carries the next task, already assigned."""
+        data = validated_body(TaskDeclineSerializer, request.data)
+        supervisor = is_supervisor(request.user)
+        result = services.task_decline(
+            task_id=int(pk),
+            reason=data["reason"],
+            person_id=None if supervisor else acting_person_id(request.user),
+            actor=request.user if supervisor else None,
+        )
         result.task.next_task = result.next_task
         return Response(TaskCompleteSerializer(result.task).data)
 

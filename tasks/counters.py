@@ -14,12 +14,13 @@ from django.db.models import Count, Sum
 from django.db.models.functions import Trunc
 
 from . import sql
-from .models import Assignment, Counter, EndReason, Task
+from .models import Assignment, Counter, EndReason, Task, TaskStatus
 
 # Created tasks are counted as "created", given ones as "assignments:<source>", completed
-# ones as "completions" and ended ones as "releases:<reason>".
+# ones as "completions", ended ones as "releases:<reason>" and expired ones as "expired".
 CREATED = "created"
 COMPLETIONS = "completions"
+EXPIRED = "expired"
 
 
 def assignments(source: str) -> str:
@@ -87,6 +88,12 @@ def rebuild_hours(*, task_model=Task, assignment_model=Assignment, counter_model
     completed = by_hour(assignment_model.objects.filter(completed_at__isnull=False), "completed_at")
     for hour, n in completed.annotate(n=Count("id")).order_by():
         found[(hour, COMPLETIONS)] = n
+    # An expired task is counted in the hour it expired (the assigner closes it a cycle
+    # later at most); a migration's model from before expiry has none.
+    if any(f.name == "expires_at" for f in task_model._meta.fields):
+        gone = task_model.objects.filter(status=TaskStatus.EXPIRED)
+        for hour, n in by_hour(gone, "expires_at").annotate(n=Count("id")).order_by():
+            found[(hour, EXPIRED)] = n
     ended = assignment_model.objects.exclude(end_reason__in=["", EndReason.COMPLETED])
     ended = by_hour(ended, "ended_at").values_list("hour", "end_reason")
     for hour, reason, n in ended.annotate(n=Count("id")).order_by():

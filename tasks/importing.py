@@ -28,7 +28,7 @@ from . import services
 from .models import PendingImport, PendingImportChunk
 from .services import ImportRow
 
-COLUMNS = ["description", "external_id"]
+COLUMNS = ["description", "external_id", *ImportRow.ROUTING]
 # Encodings a supervisor can choose for a CSV file. UTF-16 (Excel's "Unicode text") is
 # recognised by its byte order mark whatever the choice.
 ENCODINGS = {
@@ -221,7 +221,21 @@ def _row(line: int, values: dict, errors: dict, *, numbers_as_text=False) -> Imp
     )
     if len(errors.get(line, [])) > before:
         return None
-    return ImportRow(line=line, description=description or "", external_id=external_id)
+    return ImportRow(
+        line=line, description=description or "", external_id=external_id, **_routing(values)
+    )
+
+
+def _routing(values: dict) -> dict:
+    """The routing columns or keys (priority, skill, max_handle_seconds, expires_at) as the
+    file gives them: text stripped, other values (a JSON number, a spreadsheet's number or
+    date) as they are; the import's validation (`services.task_import_validate`) reads them
+    with the rules of every other way of creating tasks."""
+    found = {}
+    for name in ImportRow.ROUTING:
+        value = values.get(name)
+        found[name] = value.strip() if isinstance(value, str) else value
+    return found
 
 
 def _header(cells) -> list[str]:
@@ -229,7 +243,8 @@ def _header(cells) -> list[str]:
     if "description" not in fields:
         raise ImportFileError(
             "The file needs a header row with a 'description' column (and optionally "
-            "'external_id'); download the template to start from."
+            "'external_id', 'priority', 'skill', 'max_handle_seconds', 'expires_at'); "
+            "download the template to start from."
         )
     return fields
 
@@ -349,9 +364,18 @@ def _parse_xlsx(upload) -> ParsedFile:
 # --- the template ---
 
 
+# description, external_id, priority, skill, max_handle_seconds, expires_at (blank here: a
+# date in a template would pass one day, and the template would stop importing).
 TEMPLATE_ROWS = [
-    ("Inspect weld seams on frame batch F-2291: 5 of 120 units", "F-2291-weld"),
-    ("Measure bore diameter of pump housings, lot B-3301", ""),
+    (
+        "Inspect weld seams on frame batch F-2291: 5 of 120 units",
+        "F-2291-weld",
+        5,
+        "welding",
+        "",
+        "",
+    ),
+    ("Measure bore diameter of pump housings, lot B-3301", "", "", "", 1800, ""),
 ]
 
 
@@ -373,10 +397,11 @@ def template_xlsx() -> bytes:
     sheet.append(COLUMNS)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
-    for description, external_id in TEMPLATE_ROWS:
-        sheet.append([description, external_id or None])
+    for row in TEMPLATE_ROWS:
+        sheet.append([value if value != "" else None for value in row])
     sheet.column_dimensions["A"].width = 70
     sheet.column_dimensions["B"].width = 24
+    sheet.column_dimensions["F"].width = 24
     # external_id as text, so that 00123 stays 00123.
     for row in sheet.iter_rows(min_row=2, max_row=1000, min_col=2, max_col=2):
         for cell in row:
@@ -409,9 +434,7 @@ def import_stage(*, user, file_name: str, rows: list[ImportRow]) -> PendingImpor
                     pending=pending,
                     seq=seq,
                     data=zlib.compress(
-                        json.dumps(
-                            [[r.line, r.description, r.external_id] for r in rows[start:stop]]
-                        ).encode(),
+                        json.dumps([_stored(r) for r in rows[start:stop]]).encode(),
                         level=1,
                     ),
                 )
@@ -421,6 +444,14 @@ def import_stage(*, user, file_name: str, rows: list[ImportRow]) -> PendingImpor
             ]
         )
     return pending
+
+
+def _stored(row: ImportRow) -> list:
+    """A checked row as the pending import keeps it (JSON): its routing values as the file
+    gave them, a spreadsheet's date as ISO 8601 text, checked again at confirmation."""
+    routed = [getattr(row, name) for name in ImportRow.ROUTING]
+    routed = [v.isoformat() if hasattr(v, "isoformat") else v for v in routed]
+    return [row.line, row.description, row.external_id, *routed]
 
 
 def import_confirm(*, user, token: str):
@@ -442,9 +473,14 @@ def import_confirm(*, user, token: str):
         if pending is None:
             raise DomainError("That import expired; upload the file again.", code="expired")
         rows = [
-            ImportRow(line=line, description=description, external_id=external_id)
+            ImportRow(
+                line=line,
+                description=description,
+                external_id=external_id,
+                **dict(zip(ImportRow.ROUTING, routed, strict=True)),
+            )
             for chunk in pending.chunks.order_by("seq").values_list("data", flat=True)
-            for line, description, external_id in json.loads(zlib.decompress(chunk))
+            for line, description, external_id, *routed in json.loads(zlib.decompress(chunk))
         ]
         result = services.task_import(actor=user, rows=rows)
         name = pending.file_name

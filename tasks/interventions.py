@@ -12,7 +12,7 @@ from events.models import EventType
 from qcproject.db import retry_transaction
 from qcproject.exceptions import Conflict
 
-from . import engine
+from . import engine, routing
 from .models import AssignmentSource, AuditAction, EndReason, Task, TaskStatus
 
 
@@ -47,8 +47,11 @@ def task_release(*, actor, task_id: int) -> InterventionResult:
 def task_reassign(*, actor, task_id: int, person_id: int) -> InterventionResult:
     """Give a pending or in-progress task to a chosen person who is signed in and free.
 
-    The previous holder, if any, moves on to another task. Raises NotFound, Conflict (the
-    task is completed or cancelled, already theirs, or the person is not free and live).
+    The person must have the task's skill (unless it has waited long enough to go to
+    anyone, QC_SKILL_RELAX_AFTER); a person who declined the task may get it: the
+    supervisor decides. The previous holder, if any, moves on to another task. Raises
+    NotFound, Conflict (the task is completed, cancelled, expired or already theirs; the
+    person is not free and live, or lacks the skill).
     """
     with transaction.atomic():
         task, people = engine.task_lock_with_people(task_id, also=(person_id,))
@@ -61,6 +64,20 @@ def task_reassign(*, actor, task_id: int, person_id: int) -> InterventionResult:
             raise Conflict(f"{target.name} is not signed in.", code="person_not_signed_in")
         if target.is_busy:
             raise Conflict(f"{target.name} is busy with another task.", code="person_busy")
+        now = target.db_now
+        if task.expires_at is not None and task.expires_at <= now:
+            raise Conflict(f"Task {task_id} has expired.", code="task_expired")
+        if not routing.may_take(
+            target.skills or (),
+            task_skill=task.skill,
+            created_at=task.created_at,
+            cutoff=routing.relax_cutoff(now),
+        ):
+            raise Conflict(
+                f"Task {task_id} needs the skill '{task.skill}', which {target.name} does not "
+                "have.",
+                code="skill_missing",
+            )
         holder = people.get(task.assigned_to_id) if task.assigned_to_id else None
         if holder is not None:
             engine.tasks_release([holder.pk], reason=EndReason.REASSIGNED)

@@ -92,6 +92,8 @@ class QCCollector:
             family.add_metric([reason], totals.get(counters.releases(reason), 0))
         yield family
 
+        yield from routing_families(now=now, totals=totals)
+
         # Per assigner, by its stable name; one that stopped cleanly is gone, one that died
         # shows its last cycle growing old until QC_ASSIGNER_STALE_AFTER.
         duration = GaugeMetricFamily(
@@ -123,6 +125,53 @@ class QCCollector:
         yield last
         yield started
         yield cycles
+
+
+def routing_families(*, now, totals: dict):
+    """The queue by priority and by skill, the skills nobody signed in has, the tasks
+    everyone able has declined, and expired tasks (docs/engine.md, "Routing"). The skill
+    label of tasks anyone may take is empty."""
+    stats = selectors.routing_stats(now=now)
+    family = GaugeMetricFamily(
+        "qc_queue_pending_by_priority",
+        "Tasks waiting, by priority (as set, before aging).",
+        labels=["priority"],
+    )
+    for priority, n in sorted(stats.by_priority.items()):
+        family.add_metric([str(priority)], n)
+    yield family
+    pending = GaugeMetricFamily(
+        "qc_queue_pending_by_skill", "Tasks waiting, by the skill they need.", labels=["skill"]
+    )
+    oldest = GaugeMetricFamily(
+        "qc_queue_oldest_pending_age_by_skill_seconds",
+        "Age of the oldest task waiting, by the skill it needs.",
+        labels=["skill"],
+    )
+    for row in stats.by_skill:
+        pending.add_metric([row.skill or ""], row.pending)
+        age = row.oldest_pending_age
+        oldest.add_metric([row.skill or ""], age.total_seconds() if age else 0)
+    yield pending
+    yield oldest
+    family = GaugeMetricFamily(
+        "qc_skill_unstaffed",
+        "1 for each skill that tasks wait for while nobody signed in has it.",
+        labels=["skill"],
+    )
+    for skill in stats.unstaffed:
+        family.add_metric([skill], 1)
+    yield family
+    yield GaugeMetricFamily(
+        "qc_tasks_declined_by_everyone",
+        "Tasks waiting that every signed-in person who may take them has declined.",
+        value=len(stats.declined_by_everyone),
+    )
+    yield CounterMetricFamily(
+        "qc_tasks_expired",
+        "Tasks expired before anyone took them.",
+        value=totals.get(counters.EXPIRED, 0),
+    )
 
 
 def metrics_allowed(request) -> bool:

@@ -14,6 +14,14 @@ class TaskStatus(models.TextChoices):
     COMPLETED = "COMPLETED", _("Completed")
     # A task that should not be done: never assigned, left out of the queue.
     CANCELLED = "CANCELLED", _("Cancelled")
+    # A pending task whose `expires_at` passed: never assigned, left out of the queue.
+    EXPIRED = "EXPIRED", _("Expired")
+
+
+# Priorities run from 0 (the default) to MAX_PRIORITY, higher first (docs/engine.md,
+# "Routing"); a skill is a short name (a slug).
+MAX_PRIORITY = 9
+SKILL_MAX_LENGTH = 32
 
 
 class TaskQuerySet(models.QuerySet):
@@ -59,6 +67,16 @@ class Task(models.Model):
         related_name="tasks",
         verbose_name=_("assigned to"),
     )
+    # Routing (docs/engine.md, "Routing"): higher first, aged while the task waits; only
+    # people with `skill` may take it (null: anyone); a time limit once in progress (null:
+    # QC_MAX_HANDLE_TIME; 0: none); a pending task is never assigned once `expires_at` passed.
+    priority = models.PositiveSmallIntegerField(_("priority"), default=0, db_default=0)
+    # NULL, not "": the API's null, and one index range (`skill IS NULL`) for "anyone".
+    skill = models.CharField(  # noqa: DJ001
+        _("skill"), max_length=SKILL_MAX_LENGTH, null=True, blank=True
+    )
+    max_handle_seconds = models.PositiveIntegerField(_("time limit (s)"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
     # The assignee while the task is in progress, else NULL. MySQL ignores conditional unique
     # constraints, but it enforces a unique index on a stored generated column, and NULLs do
     # not collide: at most one task in progress per person (docs/engine.md, "Invariants", I1).
@@ -91,6 +109,22 @@ class Task(models.Model):
             # The queue: pending (and open) tasks, oldest first, without a filesort and
             # without touching completed rows.
             models.Index(fields=["status", "created_at", "id"], name="qc_tasks_queue"),
+            # The pick: the oldest pending tasks of one (skill, priority) group, read from the
+            # index alone (`expires_at` is in it so that expired tasks are passed over
+            # without reading their rows).
+            models.Index(
+                fields=["status", "skill", "priority", "created_at", "id", "expires_at"],
+                name="qc_tasks_route",
+            ),
+            # The pick of tasks whose skill requirement has lapsed (QC_SKILL_RELAX_AFTER):
+            # the oldest pending tasks of one priority, whatever their skill; and the
+            # dashboard's pending tasks by priority.
+            models.Index(
+                fields=["status", "priority", "created_at", "id", "expires_at"],
+                name="qc_tasks_relaxed",
+            ),
+            # The assigner's expiry step: pending tasks past `expires_at`.
+            models.Index(fields=["status", "expires_at"], name="qc_tasks_expiry"),
             # The dashboard's flow over a window: tasks created, tasks first assigned.
             models.Index(fields=["created_at"], name="qc_tasks_created_at"),
             # With the creation time: the dashboard's waits (first assigned - created) of a
@@ -108,9 +142,14 @@ class Task(models.Model):
                 name="qc_tasks_in_progress_has_assignee",
             ),
             models.CheckConstraint(
-                condition=~models.Q(status__in=[TaskStatus.PENDING, TaskStatus.CANCELLED])
+                condition=~models.Q(
+                    status__in=[TaskStatus.PENDING, TaskStatus.CANCELLED, TaskStatus.EXPIRED]
+                )
                 | models.Q(assigned_to__isnull=True),
                 name="qc_tasks_waiting_or_cancelled_has_no_assignee",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(priority__lte=MAX_PRIORITY), name="qc_tasks_priority_range"
             ),
         ]
 
@@ -124,6 +163,7 @@ class AssignmentSource(models.TextChoices):
     COMPLETE = "COMPLETE", _("After completing a task")
     NEW_TASK = "NEW_TASK", _("On task creation")
     SUPERVISOR = "SUPERVISOR", _("Reassigned by a supervisor")
+    DECLINE = "DECLINE", _("After declining a task")
 
 
 class EndReason(models.TextChoices):
@@ -134,11 +174,27 @@ class EndReason(models.TextChoices):
     RELEASED = "RELEASED", _("Put back in the queue by a supervisor")
     REASSIGNED = "REASSIGNED", _("Reassigned by a supervisor")
     CANCELLED = "CANCELLED", _("Task cancelled")
+    DECLINED = "DECLINED", _("Declined by the person")
+    TIMED_OUT = "TIMED_OUT", _("Taken back: over the time limit")
 
 
 # The ways an assignment ends without its task completed (the dashboard's and /metrics'
 # "released" figures).
 RELEASE_REASONS = tuple(r for r in EndReason.values if r != EndReason.COMPLETED)
+
+# The ways a task is taken from its holder by the engine or a supervisor, not by the person:
+# the person's `last_release` records the latest (the portal tells them why their task
+# changed; a reconnect finds the task a stale session released).
+TAKEN_BACK_REASONS = (
+    EndReason.STALE,
+    EndReason.TIMED_OUT,
+    EndReason.SIGNED_OUT,
+    EndReason.RELEASED,
+    EndReason.REASSIGNED,
+    EndReason.CANCELLED,
+)
+# The longest reason a person may give for declining a task.
+DECLINE_REASON_MAX_LENGTH = 500
 
 
 class AssignmentQuerySet(models.QuerySet):
@@ -172,6 +228,10 @@ class Assignment(models.Model):
     ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
     end_reason = models.CharField(
         _("end reason"), max_length=16, choices=EndReason.choices, blank=True
+    )
+    # What the person said when they declined the task (DECLINED only).
+    decline_reason = models.CharField(
+        _("decline reason"), max_length=DECLINE_REASON_MAX_LENGTH, blank=True, db_default=""
     )
     # The task and the person while the assignment is open, else NULL: unique, so a task has
     # at most one open assignment and a person at most one (docs/engine.md, "Invariants", I1).
@@ -221,6 +281,10 @@ class Assignment(models.Model):
                 | models.Q(end_reason=EndReason.COMPLETED),
                 name="qc_assignments_completed_at_means_completed",
             ),
+            models.CheckConstraint(
+                condition=models.Q(decline_reason="") | models.Q(end_reason=EndReason.DECLINED),
+                name="qc_assignments_decline_reason_means_declined",
+            ),
         ]
 
     def __str__(self):
@@ -238,6 +302,9 @@ class AuditAction(models.TextChoices):
     REACTIVATE = "REACTIVATE", _("Reactivated a login")
     REVOKE_TOKENS = "REVOKE_TOKENS", _("Revoked API tokens")
     UNLOCK = "UNLOCK", _("Unlocked a sign-in locked by failures")
+    DECLINE = "DECLINE", _("Declined a task for a person")
+    TASK_EDIT = "TASK_EDIT", _("Changed a task")
+    SKILLS = "SKILLS", _("Set a person's skills")
 
 
 class AuditEvent(models.Model):
@@ -282,6 +349,42 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.actor_username}: {self.get_action_display()}"
+
+
+class ExclusionReason(models.TextChoices):
+    DECLINED = "DECLINED", _("Declined")
+
+
+class Exclusion(models.Model):
+    """A task never offered again to a person by any automatic path (the pick passes over
+    it for them; a supervisor may still give it to them). Written while the person's row is
+    locked (docs/engine.md, "Routing"), so the pick, which holds that lock, sees a stable
+    set."""
+
+    task = models.ForeignKey(
+        Task, on_delete=models.PROTECT, related_name="exclusions", verbose_name=_("task")
+    )
+    person = models.ForeignKey(
+        "personnel.Person",
+        on_delete=models.PROTECT,
+        related_name="exclusions",
+        verbose_name=_("person"),
+    )
+    reason = models.CharField(_("reason"), max_length=16, choices=ExclusionReason.choices)
+    at = models.DateTimeField(_("at"), db_default=Now())
+
+    class Meta:
+        db_table = "qc_task_exclusions"
+        ordering = ["-at", "-id"]
+        verbose_name = _("exclusion")
+        verbose_name_plural = _("exclusions")
+        constraints = [
+            # One row per (task, person); the pick's lookup of "excluded for this person".
+            models.UniqueConstraint(fields=["task", "person"], name="qc_exclusions_task_person")
+        ]
+
+    def __str__(self):
+        return f"task {self.task_id} not for person {self.person_id} ({self.reason})"
 
 
 class AssignerInstance(models.Model):

@@ -15,6 +15,10 @@ EXAMPLE_TASK = {
     "status": "IN_PROGRESS",
     "created_at": "2025-06-02T07:58:12.345000Z",
     "assigned_to_id": 1,
+    "priority": 5,
+    "skill": "welding",
+    "max_handle_seconds": None,
+    "expires_at": None,
 }
 
 # `oneOf`: one task, or a list of them created all or none (at most QC_MAX_BULK_TASKS).

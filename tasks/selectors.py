@@ -15,6 +15,7 @@ from django.db.models import (
     Count,
     ExpressionWrapper,
     F,
+    Min,
     OuterRef,
     Subquery,
     Sum,
@@ -27,13 +28,16 @@ from django.utils.translation import gettext_lazy as _
 from personnel.models import Person
 from qcproject.db import db_now
 
-from . import counters, rollups
+from . import counters, rollups, routing
 from .models import (
+    MAX_PRIORITY,
     RELEASE_REASONS,
     AssignerInstance,
     Assignment,
     AssignmentSource,
     Counter,
+    Exclusion,
+    ExclusionReason,
     Task,
     TaskStatus,
     WaitHour,
@@ -282,6 +286,105 @@ def assigner_stats(*, now: datetime) -> list[AssignerRow]:
     ]
 
 
+# --- routing (docs/engine.md, "Routing") ---
+
+# The declined-by-everyone check looks at this many of the oldest pending tasks.
+DECLINED_CHECK_TASKS = 5_000
+
+
+@dataclass
+class SkillRow:
+    skill: str | None  # None: tasks anyone may take
+    pending: int
+    oldest_pending_age: timedelta | None
+    # Somebody signed in has the skill (always, for tasks anyone may take).
+    staffed: bool
+
+
+@dataclass
+class DeclinedRow:
+    task_id: int
+    description: str
+    decliners: list[str]
+
+
+@dataclass
+class RoutingStats:
+    by_priority: dict[int, int]  # pending tasks by their priority (as set, before aging)
+    by_skill: list[SkillRow]
+    unstaffed: list[str]  # skills with pending tasks and nobody signed in who has them
+    declined_by_everyone: list[DeclinedRow]
+    expired: int  # tasks expired since `since`
+
+
+def routing_stats(*, now: datetime, since: datetime | None = None) -> RoutingStats:
+    """The queue by priority and by skill, the skills nobody signed in has, and the tasks
+    every signed-in person who could take them has declined. Reads the pending tasks
+    through the routing indexes (`qc_tasks_relaxed`, `qc_tasks_route`), the signed-in
+    people through `qc_personnel_stale`, and the exclusions of the oldest pending tasks by
+    key."""
+    pending = Task.objects.filter(status=TaskStatus.PENDING)
+    by_priority = dict(pending.values_list("priority").annotate(n=Count("id")).order_by())
+    signed_in = list(Person.objects.logged_in().values_list("id", "name", "skills"))
+    covered = {skill for _, _, skills in signed_in for skill in skills or ()}
+    by_skill = []
+    for skill, n, oldest in (
+        pending.values_list("skill").annotate(n=Count("id"), oldest=Min("created_at")).order_by()
+    ):
+        by_skill.append(
+            SkillRow(
+                skill=skill,
+                pending=n,
+                oldest_pending_age=(now - oldest) if oldest else None,
+                staffed=skill is None or skill in covered,
+            )
+        )
+    by_skill.sort(key=lambda row: (row.skill is not None, row.skill or ""))
+    return RoutingStats(
+        by_priority={p: by_priority.get(p, 0) for p in range(MAX_PRIORITY, -1, -1)},
+        by_skill=by_skill,
+        unstaffed=[row.skill for row in by_skill if not row.staffed and row.skill],
+        declined_by_everyone=_declined_by_everyone(now=now, signed_in=signed_in),
+        expired=0
+        if since is None
+        else Task.objects.filter(status=TaskStatus.EXPIRED, expires_at__gte=since).count(),
+    )
+
+
+def _declined_by_everyone(*, now: datetime, signed_in: list) -> list[DeclinedRow]:
+    """Pending tasks declined by every signed-in person who may take them (and by at least
+    one): nobody will be offered them until someone else signs in or a supervisor acts."""
+    oldest = list(
+        Task.objects.pending().values_list("id", "skill", "created_at")[:DECLINED_CHECK_TASKS]
+    )
+    declined: dict[int, set[int]] = {}
+    for task_id, person_id in Exclusion.objects.filter(
+        task_id__in=[t[0] for t in oldest], reason=ExclusionReason.DECLINED
+    ).values_list("task_id", "person_id"):
+        declined.setdefault(task_id, set()).add(person_id)
+    if not declined:
+        return []
+    cutoff = routing.relax_cutoff(now)
+    names = {person_id: name for person_id, name, _ in signed_in}
+    found = []
+    for task_id, skill, created_at in oldest:
+        if task_id not in declined:
+            continue
+        able = {
+            person_id
+            for person_id, _, skills in signed_in
+            if routing.may_take(
+                skills or (), task_skill=skill, created_at=created_at, cutoff=cutoff
+            )
+        }
+        if able and able <= declined[task_id]:
+            found.append((task_id, sorted(names[p] for p in able)))
+    descriptions = dict(
+        Task.objects.filter(pk__in=[t for t, _ in found]).values_list("id", "description")
+    )
+    return [DeclinedRow(t, descriptions.get(t, ""), people) for t, people in found]
+
+
 @dataclass
 class HourlySeries:
     """The dashboard's charts: one value per hour (UTC hour starts, oldest first), the
@@ -342,18 +445,21 @@ class Dashboard:
     flow: FlowStats
     assigners: list[AssignerRow]
     charts: HourlySeries
+    routing: RoutingStats | None = None
 
 
 def dashboard_get(*, window: str = "hour") -> Dashboard:
     now = db_now()
+    since = window_start(window, now=now)
     return Dashboard(
         now=now,
         window=window,
         queue=queue_stats(now=now),
         people=people_stats(now=now),
-        flow=flow_stats(since=window_start(window, now=now)),
+        flow=flow_stats(since=since),
         assigners=assigner_stats(now=now),
         charts=hourly_series(now=now),
+        routing=routing_stats(now=now, since=since),
     )
 
 

@@ -1,23 +1,38 @@
-"""Task services: create and import tasks, complete a task (and get the next).
+"""Task services: create, import and change tasks, complete or decline a task (and get
+the next).
 
 Each public service is one transaction, run again whole on deadlock or lock wait timeout
 (`retry_transaction`), locking in the one order of the code base (docs/engine.md).
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Now
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from events import services as event_services
 from events.models import EventType
 from personnel.models import Person
-from qcproject.db import retry_transaction
+from qcproject.db import db_now, retry_transaction
 from qcproject.exceptions import Conflict, DomainError, Forbidden, NotFound
 
-from . import assigner, counters, engine
-from .models import Assignment, AssignmentSource, AuditAction, EndReason, Task, TaskStatus
+from . import assigner, counters, engine, routing
+from .models import (
+    DECLINE_REASON_MAX_LENGTH,
+    Assignment,
+    AssignmentSource,
+    AuditAction,
+    EndReason,
+    Exclusion,
+    ExclusionReason,
+    Task,
+    TaskStatus,
+)
 
 # The longest task description anyone may write (API, admin, import).
 MAX_DESCRIPTION_LENGTH = 10_000
@@ -50,16 +65,65 @@ def task_descriptions_clean(descriptions: list[str]) -> list[str]:
     return cleaned
 
 
-def task_create(*, descriptions: list[str]) -> list[Task]:
+@dataclass
+class NewTask:
+    """A task to create: its description and routing (docs/engine.md, "Routing")."""
+
+    description: str
+    priority: int = 0
+    skill: str | None = None
+    max_handle_seconds: int | None = None
+    expires_at: datetime | None = None
+    external_id: str | None = None
+
+
+def task_create(
+    *, descriptions: list[str] | None = None, tasks: list[NewTask] | None = None
+) -> list[Task]:
     """Create tasks, all or none, in one transaction; then offer them to free people.
 
+    Give `descriptions` (tasks for anyone, priority 0) or `tasks` (with their routing).
     Returns the tasks as they are after that offer (some may already be in progress).
-    Raises DomainError for an empty list, a blank description or too many at once.
+    Raises DomainError for an empty list, a blank description or too many at once, and
+    ValidationError with field errors for routing fields `tasks.routing` refuses (keyed by
+    the task's position when there are several).
     """
-    cleaned = task_descriptions_clean(descriptions)
+    new = tasks if tasks is not None else [NewTask(d) for d in descriptions or []]
+    cleaned = task_descriptions_clean([t.description for t in new])
+    built = _tasks_built(new, cleaned)
     with transaction.atomic():
-        ids = _insert_tasks([Task(description=d) for d in cleaned])
+        ids = _insert_tasks(built)
     return list(Task.objects.filter(pk__in=ids).order_by("id"))
+
+
+def _tasks_built(new: list[NewTask], descriptions: list[str]) -> list[Task]:
+    """Task instances of `new` (with the cleaned descriptions), or ValidationError."""
+    now = db_now() if any(t.expires_at is not None for t in new) else None
+    errors: dict[str, list[str]] = {}
+    for index, task in enumerate(new):
+        problems = routing.routing_problems(
+            priority=task.priority,
+            skill=task.skill,
+            max_handle_seconds=task.max_handle_seconds,
+            expires_at=task.expires_at,
+            now=now,
+        )
+        for name, messages in problems.items():
+            key = name if len(new) == 1 else f"{index}.{name}"
+            errors.setdefault(key, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
+    return [
+        Task(
+            description=description,
+            priority=task.priority,
+            skill=routing.skill_clean(task.skill),
+            max_handle_seconds=task.max_handle_seconds,
+            expires_at=task.expires_at,
+            external_id=task.external_id,
+        )
+        for task, description in zip(new, descriptions, strict=True)
+    ]
 
 
 def _insert_tasks(tasks: list[Task]) -> list[int]:
@@ -89,9 +153,19 @@ def _insert_tasks(tasks: list[Task]) -> list[int]:
 
 @dataclass
 class ImportRow:
+    """A row of an import file as read. The routing fields are as the file gave them (text
+    from a CSV file, JSON values from a JSON file; None or "" when absent); validation
+    turns them into a task's (`task_import_validate`)."""
+
     line: int
     description: str
     external_id: str | None = None
+    priority: object = None
+    skill: object = None
+    max_handle_seconds: object = None
+    expires_at: object = None
+
+    ROUTING = ("priority", "skill", "max_handle_seconds", "expires_at")
 
 
 @dataclass
@@ -116,10 +190,16 @@ def task_import(*, actor, rows: list[ImportRow]) -> ImportResult:
         found = Task.objects.filter(external_id__in=wanted[start : start + 1000])
         existing.update(e for e in found.values_list("external_id", flat=True) if e is not None)
     new = [r for r in rows if not r.external_id or r.external_id not in existing]
+    now = db_now()
+    tasks = []
+    for row in new:
+        task, _ = _import_task(row, now)
+        assert task is not None, "validated above"
+        tasks.append(task)
     try:
         with transaction.atomic():
             ids = _insert_tasks(
-                [Task(description=r.description, external_id=r.external_id) for r in new]
+                _tasks_built(tasks, [t.description for t in tasks]) if tasks else []
             )
             engine.audit(
                 actor,
@@ -137,6 +217,7 @@ def task_import_validate(rows: list[ImportRow]) -> dict[int, list[str]]:
     seen: dict[str, int] = {}
     if len(rows) > settings.QC_MAX_IMPORT_ROWS:
         errors[0] = [f"At most {settings.QC_MAX_IMPORT_ROWS} rows in one import."]
+    now = db_now() if any(r.expires_at not in (None, "") for r in rows) else None
     for row in rows:
         problems = []
         problem = _description_problem(row.description)
@@ -149,11 +230,81 @@ def task_import_validate(rows: list[ImportRow]) -> dict[int, list[str]]:
                 problems.append(f"The external id repeats line {seen[row.external_id]}.")
             else:
                 seen[row.external_id] = row.line
+        problems += _import_task(row, now)[1]
         if problems:
             errors[row.line] = problems
     if not rows:
         errors[0] = ["The file has no tasks."]
     return errors
+
+
+# More digits than any priority or time limit has (and far fewer than Python refuses to
+# read: a 5,000-digit number in a file is a row's problem, not the server's).
+_IMPORT_DIGITS = 18
+
+
+def _import_number(value, name: str, problems: list[str]):
+    """A whole number from a file: digits in a CSV cell or a JSON number (kept as its text
+    by the reader), or a spreadsheet's number; None if absent."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # a spreadsheet's number cell
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        if len(value.strip()) <= _IMPORT_DIGITS:
+            return int(value.strip())
+        problems.append(f"{name}: the number is too large.")
+        return None
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "…"
+    problems.append(f"{name}: {shown} is not a whole number.")
+    return None
+
+
+def _import_task(row: ImportRow, now) -> tuple[NewTask | None, list[str]]:
+    """The task an import row describes, and what is wrong with it (`tasks.routing`'s
+    rules, as for every other way of creating tasks)."""
+    problems: list[str] = []
+    priority = _import_number(row.priority, "priority", problems)
+    limit = _import_number(row.max_handle_seconds, "max_handle_seconds", problems)
+    expires_at = None
+    if isinstance(row.expires_at, datetime):  # a spreadsheet's date cell
+        expires_at = row.expires_at
+    elif isinstance(row.expires_at, str) and row.expires_at.strip():
+        try:
+            expires_at = parse_datetime(row.expires_at.strip()[:64])
+        except ValueError:
+            expires_at = None
+        if expires_at is None:
+            shown = row.expires_at.strip()[:40]
+            problems.append(
+                f"expires_at: {shown!r} is not a date and time (ISO 8601, such as "
+                "2030-01-31T17:00:00Z)."
+            )
+    elif row.expires_at not in (None, ""):
+        problems.append("expires_at: give a date and time as text (ISO 8601).")
+    if expires_at is not None and timezone.is_naive(expires_at):
+        # A time without its zone is the site's (TIME_ZONE), as the admin shows times.
+        expires_at = timezone.make_aware(expires_at, timezone.get_default_timezone())
+    skill = row.skill if row.skill not in ("",) else None
+    task = NewTask(
+        description=row.description,
+        priority=0 if priority is None else priority,
+        skill=skill,  # type: ignore[arg-type]  # checked below
+        max_handle_seconds=limit,
+        expires_at=expires_at,
+        external_id=row.external_id,
+    )
+    found = routing.routing_problems(
+        priority=task.priority,
+        skill=task.skill,
+        max_handle_seconds=task.max_handle_seconds,
+        expires_at=task.expires_at,
+        now=now,
+    )
+    problems += [f"{name}: {message}" for name, messages in found.items() for message in messages]
+    return (None if problems else task), problems
 
 
 @dataclass
@@ -214,7 +365,7 @@ def task_complete(*, task_id: int, person_id: int | None = None) -> CompleteResu
             )
             next_task = None
             if acting_self or person.is_live:
-                next_task = engine.next_task_give(person.pk, source=AssignmentSource.COMPLETE)
+                next_task = engine.next_task_give(person, source=AssignmentSource.COMPLETE)
             return CompleteResult(task=task, next_task=next_task)
 
         if task.status == TaskStatus.COMPLETED and task.assigned_to_id == person.pk:
@@ -232,3 +383,167 @@ def task_complete(*, task_id: int, person_id: int | None = None) -> CompleteResu
             "or has been given to someone else.",
             code="task_not_in_progress",
         )
+
+
+@dataclass
+class DeclineResult:
+    task: Task
+    next_task: Task | None
+    changed: bool = True
+
+
+@retry_transaction
+def task_decline(
+    *, task_id: int, reason: str, person_id: int | None = None, actor=None
+) -> DeclineResult:
+    """The person it is in progress for hands a task back, saying why: it goes back to the
+    queue with its age and place, is never offered to that person again by any automatic
+    path, and the person gets their next task (docs/engine.md, "Routing").
+
+    `person_id` is the person declining (a QC person acting for themselves); None means
+    whoever holds it, with `actor` the supervisor acting for them (recorded in the audit
+    trail). Fenced like complete: only while the task is in progress for that person,
+    checked under the row locks (person, then task, then the next task, SKIP LOCKED). The
+    assignment ends DECLINED with the reason. Repeating a decline that succeeded changes
+    nothing and answers with the task and the person's current task.
+
+    Raises ValidationError (a blank or too long reason), NotFound, Forbidden (the task was
+    never this person's), Conflict (not in progress for that person).
+    """
+    note = (reason or "").strip()
+    if not note:
+        raise ValidationError({"reason": ["Say why the task is declined."]})
+    if len(note) > DECLINE_REASON_MAX_LENGTH:
+        raise ValidationError({"reason": [f"At most {DECLINE_REASON_MAX_LENGTH} characters."]})
+    with transaction.atomic():
+        # Unlocked peek: which person row to lock first (lock order: person, then task).
+        peek = Task.objects.filter(pk=task_id).values("status", "assigned_to_id").first()
+        if peek is None:
+            raise NotFound(f"Task {task_id} does not exist.")
+        target = person_id if person_id is not None else peek["assigned_to_id"]
+        if target is None:
+            raise Conflict(f"Task {task_id} is not in progress.", code="task_not_in_progress")
+        # Serialises with complete, the sweeps and the assigner acting on this person; the
+        # exclusion is written under this lock, so a pick for them sees it or has finished.
+        person = engine.person_lock(target)
+        task = Task.objects.select_for_update().get(pk=task_id)
+
+        if task.status == TaskStatus.IN_PROGRESS and task.assigned_to_id == person.pk:
+            engine.tasks_release([person.pk], reason=EndReason.DECLINED, note=note)
+            Exclusion.objects.bulk_create(
+                [Exclusion(task_id=task.pk, person_id=person.pk, reason=ExclusionReason.DECLINED)],
+                ignore_conflicts=True,  # declined before, then given to them by a supervisor
+            )
+            acting_self = person_id is not None
+            Person.objects.filter(pk=person.pk).update(
+                is_busy=False,
+                idle_since=Now(),
+                **({"last_heartbeat": Now()} if acting_self else {}),
+            )
+            if not acting_self:
+                engine.audit(
+                    actor, AuditAction.DECLINE, person_id=person.pk, task_id=task.pk, detail=note
+                )
+            next_task = None
+            if acting_self or person.is_live:
+                next_task = engine.next_task_give(
+                    person, source=AssignmentSource.DECLINE, exclude=(task.pk,)
+                )
+            task.status, task.assigned_to_id = TaskStatus.PENDING, None
+            return DeclineResult(task=task, next_task=next_task)
+
+        if Exclusion.objects.filter(
+            task_id=task.pk, person_id=person.pk, reason=ExclusionReason.DECLINED
+        ).exists():
+            # The same decline again (a retry after a lost response): answer as before.
+            current = Task.objects.filter(in_progress_person=person.pk).first()
+            return DeclineResult(task=task, next_task=current, changed=False)
+
+        if (
+            person_id is not None
+            and not Assignment.objects.filter(task_id=task.pk, person_id=person.pk).exists()
+        ):
+            raise Forbidden(f"Task {task_id} is not assigned to you.")
+        raise Conflict(
+            f"Task {task_id} is no longer in progress for {person.name}; it was released "
+            "or has been given to someone else.",
+            code="task_not_in_progress",
+        )
+
+
+# The task fields a supervisor may change while the task waits (the routing), and always.
+ROUTING_FIELDS = ("priority", "skill", "max_handle_seconds", "expires_at")
+
+
+@retry_transaction
+def task_update(*, actor, task_id: int, changes: dict) -> Task:
+    """A supervisor changes a task: its routing (`ROUTING_FIELDS`) while it is pending, its
+    description while it is open. Writes only the fields that change, under the task's
+    lock (so it cannot undo an assignment made meanwhile), recorded in the audit trail.
+
+    Raises NotFound, Conflict (routing of a task that is not pending; any change to a
+    closed task), ValidationError with field errors (`tasks.routing`, description limits).
+    """
+    unknown = set(changes) - {*ROUTING_FIELDS, "description"}
+    if unknown:
+        raise ValidationError({name: ["This field cannot be changed."] for name in unknown})
+    with transaction.atomic():
+        # Only the task row: nobody holds a pending task (lock order: docs/engine.md).
+        task = Task.objects.select_for_update().filter(pk=task_id).first()
+        if task is None:
+            raise NotFound(f"Task {task_id} does not exist.")
+        changed = {name: value for name, value in changes.items() if getattr(task, name) != value}
+        if "skill" in changed:
+            try:
+                changed["skill"] = routing.skill_clean(changed["skill"])
+            except ValidationError as exc:
+                raise ValidationError({"skill": exc.messages}) from exc
+            if changed["skill"] == task.skill:
+                del changed["skill"]
+        if not changed:
+            return task
+        routed = [name for name in changed if name in ROUTING_FIELDS]
+        if routed and task.status != TaskStatus.PENDING:
+            raise Conflict(
+                f"Task {task_id} is {task.get_status_display().lower()}: its "
+                f"{', '.join(routed)} can change only while it waits in the queue.",
+                code="task_not_pending",
+            )
+        if task.status not in (TaskStatus.PENDING, TaskStatus.IN_PROGRESS):
+            raise Conflict(f"Task {task_id} is {task.get_status_display().lower()}.")
+        if routed:
+            problems = routing.routing_problems(
+                **{
+                    name: changed.get(name, getattr(task, name))
+                    for name in ("priority", "skill", "max_handle_seconds")
+                },
+                expires_at=changed.get("expires_at"),
+                now=db_now() if changed.get("expires_at") else None,
+            )
+            if problems:
+                raise ValidationError(problems)
+        if "description" in changed:
+            changed["description"] = (changed["description"] or "").strip()
+            problem = _description_problem(changed["description"])
+            if problem:
+                raise ValidationError({"description": [problem]})
+        detail = "; ".join(
+            f"{name}: {_shown(getattr(task, name))} → {_shown(value)}"
+            for name, value in changed.items()
+            if name != "description"
+        )
+        if "description" in changed:
+            detail = "; ".join(filter(None, [detail, "description changed"]))
+        Task.objects.filter(pk=task.pk).update(**changed)
+        for name, value in changed.items():
+            setattr(task, name, value)
+        engine.audit(actor, AuditAction.TASK_EDIT, task_id=task.pk, detail=detail)
+    return task
+
+
+def _shown(value) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)

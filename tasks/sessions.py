@@ -27,8 +27,10 @@ def person_login(*, person_id: int) -> Person:
     """Start (or resume) the person's work session and give them a task at once if any waits.
 
     Signing in again while signed in keeps the session and the task. A session that expired
-    but was not yet swept ends first (its task back in the queue) and a new one starts.
-    Locks the person, then a pending task (SKIP LOCKED). Returns the person as signed in,
+    but was not yet swept ends first (its task back in the queue) and a new one starts. A
+    new session within QC_RECONNECT_GRACE of a stale one gets the task that session
+    released, if it still waits; otherwise the pick's best task for the person. Locks the
+    person, then a pending task (SKIP LOCKED). Returns the person as signed in,
     with `current_task`. Raises NotFound.
 
     The answer is built from what this transaction wrote rather than read again after it
@@ -39,16 +41,24 @@ def person_login(*, person_id: int) -> Person:
         # Serialises with the sweep, logout, complete and the assigner on this person.
         person = engine.person_lock(person_id)
         now = person.db_now
+        released: list[int] = []
         if person.is_logged_in and not person.is_live:
-            engine.people_sign_out([person.pk], reason=EndReason.STALE)
+            released = engine.people_sign_out([person.pk], reason=EndReason.STALE)
             person.is_logged_in = person.is_busy = False
+            if released:  # the answer is built from the rows as written (rare: read them)
+                person.refresh_from_db(
+                    fields=["last_release_task_id", "last_release_reason", "last_release_at"]
+                )
         if person.is_busy:  # signed in again: the session and the task go on
             sql.person_sign_in(person, now=now, new_session=False, busy=False)
             return person_get(person_id=person.pk)
         # The task first (lock order: person, then task), so that one UPDATE writes the
-        # session and the busy flag together.
-        rows = engine.tasks_pick(limit=1)
-        task = sql.task_from_row(rows[0]) if rows else None
+        # session and the busy flag together. Back from a stale session within the grace,
+        # the person gets the task it released if it still waits for them.
+        row = engine.reconnect_row(person, released=released) if not person.is_logged_in else None
+        if row is None:
+            row = engine.tasks_pick([engine.Taker.of(person)], now=now).get(person.pk)
+        task = sql.task_from_row(row) if row is not None else None
         new_session = not person.is_logged_in
         sql.person_sign_in(person, now=now, new_session=new_session, busy=bool(task))
         if new_session:

@@ -5,6 +5,8 @@ Every statement runs inside the caller's transaction and takes only the locks th
 order allows: person rows first (in id order), then task rows, then counter rows.
 """
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.db import connection, models
 from django.db.models.functions import Now, Trunc
@@ -13,7 +15,7 @@ from personnel.models import Person, session_live
 from qcproject import rawsql
 from qcproject.rawsql import col, columns, per_database, placeholders, q, table
 
-from .models import Assignment, Counter, Task, TaskStatus
+from .models import Assignment, Counter, Exclusion, Task, TaskStatus
 
 # --- liveness: the one definition (personnel.models.session_live), compiled ---
 
@@ -84,25 +86,29 @@ def person_with_task(person_id: int) -> Person | None:
 
 
 @per_database
-def _people_lock_sql(n: int) -> str:
+def _people_lock_sql(n: int, skip_locked: bool) -> str:
     person_id = f"{table(Person)}.{col(Person, 'id')}"
     return (
         f"SELECT {columns(connection, Person, Person._meta.db_table).sql}"
         f", ({_live_sql(connection)[0]}), {rawsql.now_sql(connection)}"
         f" FROM {table(Person)} WHERE {person_id} IN ({placeholders(range(n))})"
-        f" ORDER BY {person_id}" + rawsql.for_update()
+        f" ORDER BY {person_id}" + rawsql.for_update(skip_locked=skip_locked)
     )
 
 
-def people_lock(person_ids, *, timeout: int | None = None) -> dict[int, Person]:
+def people_lock(
+    person_ids, *, timeout: int | None = None, skip_locked: bool = False
+) -> dict[int, Person]:
     """Lock these people's rows (FOR UPDATE, in id order: two transactions locking the same
     people cannot deadlock on them) and return them by id, each with `is_live` and
-    `db_now`, the database's clock at the lock. Unknown ids are left out."""
+    `db_now`, the database's clock at the lock. Unknown ids are left out, and with
+    `skip_locked` so are rows another transaction holds."""
     ids = sorted(set(person_ids))
     if not ids:
         return {}
     db = rawsql.db()
-    rows = rawsql.fetchall(db, _people_lock_sql(db, len(ids)), [*_live_params(db, timeout), *ids])
+    sql = _people_lock_sql(db, len(ids), skip_locked)
+    rows = rawsql.fetchall(db, sql, [*_live_params(db, timeout), *ids])
     person = columns(db, Person, Person._meta.db_table)
     found = {}
     for row in rows:
@@ -164,34 +170,196 @@ def people_busy(person_ids: list[int]) -> None:
 # --- tasks ---
 
 
+# --- the pick (docs/engine.md, "Routing") ---
+
+
+@dataclass(frozen=True)
+class GroupRead:
+    """One index range of the pick's read: the oldest pending, unexpired tasks of one
+    priority and one skill (`skill`, or None for tasks anyone may take), or, `relaxed`,
+    of one priority and any skill created at or before the relax cutoff; `limit` of them,
+    after the row `after` ((created_at, id), for a second read of the same range)."""
+
+    index: int
+    priority: int
+    skill: str | None = None
+    relaxed: bool = False
+    limit: int = 1
+    after: int | None = None
+
+
 @per_database
-def _next_pending_sql(excluded: int) -> str:
-    not_in = f" AND {col(Task, 'id', 't')} NOT IN ({placeholders(range(excluded))})"
-    return (
-        f"SELECT {columns(connection, Task, 't').sql} FROM {table(Task)} {q('t')}"
-        f" WHERE {col(Task, 'status', 't')} = %s{not_in if excluded else ''}"
+def _head_sql(kind: str, priority: int, index: int, after: bool, excluded: int):
+    """One range of the pick's read, its constants (status, priority, the range's number)
+    written in. MySQL/MariaDB read each range as a parenthesised SELECT of the UNION (a
+    derived table is materialised first, which costs more there); SQLite needs the derived
+    table (it has no parenthesised SELECT in a compound)."""
+    mysql = connection.vendor == "mysql"
+    conditions = [
+        f"{col(Task, 'status', 't')} = '{TaskStatus.PENDING}'",
+        f"{col(Task, 'priority', 't')} = {int(priority)}",
+    ]
+    if kind == "skill":
+        conditions.insert(1, f"{col(Task, 'skill', 't')} = %s")
+    elif kind == "anyone":
+        conditions.insert(1, f"{col(Task, 'skill', 't')} IS NULL")
+    else:
+        conditions.append(f"{col(Task, 'created_at', 't')} <= %s")
+    conditions.append(_unexpired_sql(connection))
+    if after:
+        # Past the last task read, by its own row (its `created_at` exactly as stored).
+        created, task_id = col(Task, "created_at", "t"), col(Task, "id", "t")
+        last = (
+            f"(SELECT {col(Task, 'created_at', 'l')} FROM {table(Task)} {q('l')}"
+            f" WHERE {col(Task, 'id', 'l')} = %s)"
+        )
+        conditions.append(f"({created} > {last} OR ({created} = {last} AND {task_id} > %s))")
+    if excluded:
+        conditions.append(f"{col(Task, 'id', 't')} NOT IN ({placeholders(range(excluded))})")
+    name = "qc_tasks_relaxed" if kind == "relaxed" else "qc_tasks_route"
+    select = (
+        f"SELECT {int(index)}, {col(Task, 'id', 't')}, {_created_us_sql(connection)}"
+        f" FROM {table(Task)} {q('t')}"
+        + (f" FORCE INDEX ({q(name)})" if mysql else "")
+        + f" WHERE {' AND '.join(conditions)}"
         f" ORDER BY {col(Task, 'created_at', 't')}, {col(Task, 'id', 't')} LIMIT %s"
+    )
+    return f"({select})" if mysql else f"SELECT * FROM ({select}) AS {q('g')}"
+
+
+@per_database
+def _heads_sql(shape: tuple) -> str:
+    """The whole read of one shape (the ranges' kinds, priorities, numbers and options):
+    a person's read has the same shape every time."""
+    return " UNION ALL ".join(_head_sql(connection, *part) for part in shape)
+
+
+@per_database
+def _created_us_sql() -> str:
+    """`created_at` as whole microseconds since 1970 (UTC), from the index: a number to rank
+    by and subtract, where a datetime costs a conversion per row read."""
+    created = col(Task, "created_at", "t")
+    if connection.vendor == "mysql":  # the session's time zone is UTC
+        return f"TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', {created})"
+    return f"CAST(ROUND((julianday({created}) - 2440587.5) * 86400000000.0) AS INTEGER)"
+
+
+@per_database
+def _unexpired_sql() -> str:
+    expires = col(Task, "expires_at", "t")
+    return f"({expires} IS NULL OR {expires} > {rawsql.now_sql(connection)})"
+
+
+def tasks_heads(reads: list[GroupRead], *, exclude=(), cutoff=None) -> list[tuple]:
+    """The pick's read, unlocked, in one round trip: for each range of `reads`, its first
+    `limit` tasks in queue order (other than `exclude`), through the covering indexes
+    `qc_tasks_route` and `qc_tasks_relaxed` (`cutoff` is the relax cutoff of the relaxed
+    ranges). Returns rows (range index, task id, created_at in microseconds since 1970)."""
+    if not reads:
+        return []
+    db = rawsql.db()
+    shape, params = [], []
+    exclude = tuple(exclude)
+    stored_cutoff = None
+    for read in reads:
+        kind = "relaxed" if read.relaxed else "anyone" if read.skill is None else "skill"
+        shape.append((kind, read.priority, read.index, read.after is not None, len(exclude)))
+        if kind == "skill":
+            params.append(read.skill)
+        elif kind == "relaxed":
+            if stored_cutoff is None:
+                stored_cutoff = rawsql.datetime_to_db(db, cutoff)
+            params.append(stored_cutoff)
+        if read.after is not None:
+            params += [read.after, read.after, read.after]
+        params += [*exclude, read.limit]
+    return rawsql.fetchall(db, _heads_sql(db, tuple(shape)), params)
+
+
+@per_database
+def _exclusions_sql(n: int) -> str:
+    return (
+        f"SELECT {col(Exclusion, 'task')}, {col(Exclusion, 'person')} FROM {table(Exclusion)}"
+        f" WHERE {col(Exclusion, 'task')} IN ({placeholders(range(n))})"
+    )
+
+
+def task_exclusions(task_ids) -> set[tuple[int, int]]:
+    """The (task id, person id) pairs of these tasks that are never offered to that person
+    (through the unique index on (task, person))."""
+    ids = list(task_ids)
+    if not ids:
+        return set()
+    db = rawsql.db()
+    return {tuple(row) for row in rawsql.fetchall(db, _exclusions_sql(db, len(ids)), ids)}
+
+
+@per_database
+def _lock_pending_sql(n: int, excluded_for: bool) -> str:
+    # Whether the task is excluded for one person, by key (the rows a subquery reads are
+    # not locked: it has no locking clause of its own).
+    flag = (
+        f", EXISTS (SELECT 1 FROM {table(Exclusion)} {q('e')}"
+        f" WHERE {col(Exclusion, 'task', 'e')} = {col(Task, 'id', 't')}"
+        f" AND {col(Exclusion, 'person', 'e')} = %s)"
+        if excluded_for
+        else ""
+    )
+    return (
+        f"SELECT {columns(connection, Task, 't').sql}{flag} FROM {table(Task)} {q('t')}"
+        f" WHERE {col(Task, 'id', 't')} IN ({placeholders(range(n))})"
+        f" AND {col(Task, 'status', 't')} = %s AND {_unexpired_sql(connection)}"
         + rawsql.for_update(skip_locked=True)
     )
 
 
-def tasks_lock_next_pending(*, limit: int, exclude: tuple[int, ...] = ()) -> list[tuple]:
-    """Lock up to `limit` of the oldest pending tasks (other than `exclude`), passing over
-    tasks another transaction holds (SKIP LOCKED), through the index `qc_tasks_queue`.
-    Returns their rows; `task_from_row` makes a row a Task (the batch needs only `row[0]`,
-    the id)."""
+def tasks_lock_pending(task_ids, *, excluded_for: int | None = None) -> list[tuple]:
+    """Lock these tasks by key where they are still pending and unexpired, passing over any
+    another transaction holds (SKIP LOCKED). Under READ COMMITTED the lock reads the latest
+    committed row, so a task taken meanwhile is left out. Returns their rows
+    (`task_from_row` makes a row a Task; `TASK_ROW` names the columns the pick reads), each
+    followed, with `excluded_for` (a person id), by whether the task is excluded for that
+    person: the check of one person's pick, in the same round trip."""
+    ids = list(task_ids)
+    if not ids:
+        return []
     db = rawsql.db()
-    sql = _next_pending_sql(db, len(exclude))
-    return rawsql.fetchall(db, sql, [TaskStatus.PENDING, *exclude, limit])
+    sql = _lock_pending_sql(db, len(ids), excluded_for is not None)
+    params = [*([excluded_for] if excluded_for is not None else []), *ids, TaskStatus.PENDING]
+    return rawsql.fetchall(db, sql, params)
 
 
-# Where a task row of the pick holds `external_id` (for the events of a batch).
-_EXTERNAL_ID = [f.name for f in Task._meta.concrete_fields].index("external_id")
+@per_database
+def _lock_expired_sql() -> str:
+    expires = col(Task, "expires_at", "t")
+    hint = f" FORCE INDEX ({q('qc_tasks_expiry')})" if connection.vendor == "mysql" else ""
+    return (
+        f"SELECT {col(Task, 'id', 't')}, {col(Task, 'external_id', 't')}"
+        f" FROM {table(Task)} {q('t')}{hint}"
+        f" WHERE {col(Task, 'status', 't')} = %s AND {expires} <= {rawsql.now_sql(connection)}"
+        f" ORDER BY {expires} LIMIT %s" + rawsql.for_update(skip_locked=True)
+    )
+
+
+def tasks_lock_expired(*, limit: int) -> list[tuple[int, str | None]]:
+    """Lock up to `limit` pending tasks past their `expires_at` (the database's clock),
+    through the index `qc_tasks_expiry` (an idle cycle reads nothing else), passing over any
+    another transaction holds. Returns their (id, external id)."""
+    db = rawsql.db()
+    return [
+        tuple(row)
+        for row in rawsql.fetchall(db, _lock_expired_sql(db), [TaskStatus.PENDING, limit])
+    ]
+
+
+# Where the pick finds its columns in a task row.
+TASK_ROW = {f.attname: i for i, f in enumerate(Task._meta.concrete_fields)}
 
 
 def task_external_ids(rows) -> dict[int, str | None]:
-    """Task id -> external id, from rows of `tasks_lock_next_pending`."""
-    return {row[0]: row[_EXTERNAL_ID] for row in rows}
+    """Task id -> external id, from task rows (`tasks_lock_pending`, the pick's)."""
+    column = TASK_ROW["external_id"]
+    return {row[0]: row[column] for row in rows}
 
 
 def task_from_row(row) -> Task:

@@ -25,6 +25,8 @@ def test_supervisor_creates_person_with_login(api, supervisor):
         "is_busy",
         "last_heartbeat",
         "current_task",
+        "skills",
+        "last_release",
     }
     person = Person.objects.get(pk=r.data["id"])
     assert person.user.username == "carol" and not person.user.is_staff

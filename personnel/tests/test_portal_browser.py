@@ -20,8 +20,8 @@ from playwright.sync_api import expect
 
 from personnel.models import Person
 from tasks.interventions import task_release
-from tasks.models import Assignment, Task, TaskStatus
-from tasks.services import task_create
+from tasks.models import Assignment, EndReason, Task, TaskStatus
+from tasks.services import NewTask, task_create
 from tasks.sessions import person_login, person_logout
 
 from .browser import ROOT, expect_task, sign_in, start_work
@@ -193,6 +193,26 @@ def test_task_taken_back_by_a_supervisor_moves_the_page_to_the_persons_next_task
         f"in another window. Your task now is #{second.pk}."
     )
     assert status_of(first) == TaskStatus.PENDING
+
+
+def test_a_task_past_its_time_limit_says_so_and_moves_on(page, make_person, assigner):
+    make_person(username="ada")
+    (first,) = task_create(tasks=[NewTask("Inspect weld seams", max_handle_seconds=1)])
+    sign_in(page, "ada")
+    start_work(page)
+    expect_task(page, first)
+    (second,) = task_create(descriptions=["Check paint thickness"])
+
+    # The assigner (every 0.5 s) takes it back after a second; Ada gets `second`.
+    wait_until(
+        lambda: Assignment.objects.filter(task=first, end_reason=EndReason.TIMED_OUT).exists()
+    )
+    page.get_by_role("button", name="Complete").click()  # answered 409: not hers any more
+    expect_task(page, second)
+    expect(page.locator("#notice")).to_have_text(
+        f"Task #{first.pk} went back to the queue: its time limit passed. "
+        f"Your task now is #{second.pk}."
+    )
 
 
 def test_stop_work_puts_the_task_back_in_the_queue(page, make_person, assigner):

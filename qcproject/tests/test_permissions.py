@@ -17,6 +17,12 @@ MATRIX = {
     ("personnel-list", "get"): ("/personnel", None, (401, 403, 403, 200)),
     ("personnel-list", "post"): ("/personnel", {}, (401, 403, 403, 400)),
     ("personnel-detail", "get"): ("/personnel/{person}", None, (401, 403, 200, 200)),
+    # Skills: supervisors only.
+    ("personnel-detail", "patch"): (
+        "/personnel/{person}",
+        {"skills": ["welding"]},
+        (401, 403, 403, 200),
+    ),
     ("personnel-login", "post"): (
         "/personnel/login",
         {"person_id": "{person}"},
@@ -31,6 +37,13 @@ MATRIX = {
     ("personnel-status", "get"): ("/personnel/status", None, (401, 403, 403, 200)),
     ("tasks-list", "post"): ("/tasks", {"description": "x"}, (401, 403, 403, 201)),
     ("tasks-complete", "post"): ("/tasks/{task}/complete", None, (401, 403, 200, 200)),
+    ("tasks-decline", "post"): (
+        "/tasks/{task}/decline",
+        {"reason": "not my line"},
+        (401, 403, 200, 200),
+    ),
+    # A supervisor's edit of a task in progress is refused (routing changes while pending).
+    ("tasks-detail", "patch"): ("/tasks/{task}", {"priority": 5}, (401, 403, 403, 409)),
     ("tasks-queue", "get"): ("/tasks/queue", None, (401, 403, 403, 200)),
     ("tasks-detail", "get"): ("/tasks/{task}", None, (401, 403, 403, 200)),
     # Interventions: supervisors only.
@@ -95,7 +108,7 @@ def test_permission_matrix(api, make_person, supervisor, endpoint, role):
     path = path.format(person=me.pk, task=task.pk)
     if body is not None:
         ids = {"{person}": me.pk, "{free}": free.pk}
-        body = {k: ids.get(v, v) for k, v in body.items()}
+        body = {k: ids.get(v, v) if isinstance(v, str) else v for k, v in body.items()}
     actor = {"anonymous": None, "other": other.user, "self": me.user, "supervisor": supervisor}
     if actor[role] is not None:
         api.force_authenticate(actor[role])

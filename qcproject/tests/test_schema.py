@@ -56,8 +56,11 @@ def test_request_bodies_are_json_only(schema):
         ("/auth/token", "post"),
         ("/personnel", "post"),
         ("/personnel/login", "post"),
+        ("/personnel/{id}", "patch"),
         ("/personnel/{id}/set-password", "post"),
         ("/tasks", "post"),
+        ("/tasks/{id}", "patch"),
+        ("/tasks/{id}/decline", "post"),
         ("/tasks/{id}/reassign", "post"),
     }
     assert all(media_types == ["application/json"] for media_types in bodies.values())

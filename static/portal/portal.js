@@ -220,16 +220,20 @@
     if (answer.status !== 200) return handleError(answer);
     task = null;
     showPerson(answer.body, null);
-    announce(lostMessage(lost));
+    announce(lostMessage(lost, answer.body.last_release));
     focusIfLost(state === "working" ? $("complete") : $("waiting-title"));
     refreshQueueSize();
   }
 
-  function lostMessage(lost) {
+  // `release` is the person's `last_release`: why the engine or a supervisor took a task.
+  function lostMessage(lost, release) {
+    var timedOut = release && release.task_id === lost.id && release.reason === "TIMED_OUT";
     var text = fmt(
-      gettext(
-        "Task #%(id)s is no longer yours: a supervisor took it back, or it was finished in another window.",
-      ),
+      timedOut
+        ? gettext("Task #%(id)s went back to the queue: its time limit passed.")
+        : gettext(
+            "Task #%(id)s is no longer yours: a supervisor took it back, or it was finished in another window.",
+          ),
       { id: lost.id },
     );
     if (task) text += " " + fmt(gettext("Your task now is #%(id)s."), { id: task.id });
@@ -264,7 +268,7 @@
     var before = task;
     showPerson(answer.body, null);
     if (before && (!task || task.id !== before.id)) {
-      announce(lostMessage(before));
+      announce(lostMessage(before, answer.body.last_release));
     } else if (!before && task) {
       announce(fmt(gettext("New task #%(id)s assigned to you."), { id: task.id }));
     }

@@ -23,6 +23,7 @@ HEADER = [
     "completed_at",
     "ended_at",
     "end_reason",
+    "decline_reason",
 ]
 _COLUMNS = [
     "id",
@@ -35,6 +36,7 @@ _COLUMNS = [
     "completed_at",
     "ended_at",
     "end_reason",
+    "decline_reason",
 ]
 
 

@@ -20,7 +20,15 @@ class AssignmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     # Fits a 1280 px screen beside the filters: the task as its number and the start of
     # its description, times without the year, the end as one column (a completion's end
     # is its completion time).
-    list_display = ["assigned", "task_short", "person", "source", "ended", "end_reason"]
+    list_display = [
+        "assigned",
+        "task_short",
+        "person",
+        "source",
+        "ended",
+        "end_reason",
+        "decline_reason",
+    ]
     list_display_links = ["assigned"]
     list_filter = [
         "end_reason",
@@ -28,7 +36,7 @@ class AssignmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         ("person", admin.RelatedOnlyFieldListFilter),
         "assigned_at",
     ]
-    search_fields = ["task__description", "person__name", "=task__id"]
+    search_fields = ["task__description", "person__name", "=task__id", "decline_reason"]
     date_hierarchy = "assigned_at"
     list_select_related = ["task", "person"]
     show_full_result_count = False

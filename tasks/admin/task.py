@@ -13,21 +13,66 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from personnel.models import Person
 from qcproject.admin_mixins import back_to
+from qcproject.db import db_now
 from qcproject.exceptions import DomainError
-from tasks import services
-from tasks.models import Task, TaskStatus
+from tasks import routing, services
+from tasks.models import MAX_PRIORITY, SKILL_MAX_LENGTH, Task, TaskStatus
 
 from .dashboard import dashboard_data_view, dashboard_view
 from .importing import import_template_view, import_view
 from .interventions import TASK_INTERVENTIONS, can_intervene, free_people, intervene_on_task
 
 
-class TaskAddForm(forms.ModelForm):
+class RoutingFormMixin(forms.Form):
+    """The routing fields of a task in the admin's forms; `tasks.routing` is the rule."""
+
+    priority = forms.IntegerField(
+        min_value=0,
+        max_value=MAX_PRIORITY,
+        initial=0,
+        required=False,  # empty: 0
+        help_text=f"0 to {MAX_PRIORITY}, higher first; a waiting task rises one level for every "
+        "QC_PRIORITY_AGING seconds it waits.",
+    )
+    skill = forms.CharField(
+        max_length=SKILL_MAX_LENGTH,
+        required=False,
+        help_text="Only people with this skill get the task (such as 'welding'); empty: anyone.",
+    )
+    max_handle_seconds = forms.IntegerField(
+        min_value=0,
+        max_value=routing.MAX_HANDLE_SECONDS,
+        required=False,
+        label="Time limit (seconds)",
+        help_text="Back to the queue if in progress longer; empty: the default "
+        "(QC_MAX_HANDLE_TIME); 0: none.",
+    )
+    expires_at = forms.DateTimeField(
+        required=False,
+        label="Expires at (UTC)",
+        help_text="Never assigned after this; it then leaves the queue as expired.",
+    )
+
+    def clean_skill(self):
+        try:
+            return routing.skill_clean(self.cleaned_data["skill"])
+        except ValidationError as exc:
+            raise ValidationError(exc.messages) from exc
+
+    def clean_expires_at(self):
+        value = self.cleaned_data["expires_at"]
+        if value is not None and value <= db_now():
+            raise ValidationError("The expiry must be in the future.")
+        return value
+
+
+class TaskAddForm(RoutingFormMixin, forms.ModelForm):
     descriptions = forms.CharField(
         label=gettext_lazy("Descriptions"),
         widget=forms.Textarea(attrs={"rows": 12, "cols": 80}),
         help_text=gettext_lazy(
-            "One task per line; blank lines are ignored. One line makes one task."
+            "One task per line; blank lines are ignored. One line makes one task. The "
+            "routing below applies to each."
         ),
     )
 
@@ -44,6 +89,25 @@ class TaskAddForm(forms.ModelForm):
             raise ValidationError(exc.message + hint) from exc
 
 
+class TaskChangeForm(RoutingFormMixin, forms.ModelForm):
+    """A task's page: the description, and the routing while the task waits. Saved through
+    `services.task_update`, which writes only what changed, under the task's lock."""
+
+    class Meta:
+        model = Task
+        fields = ["description", "priority", "skill", "max_handle_seconds", "expires_at"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "priority" in self.fields:
+            self.fields["priority"].required = True
+
+    def clean_expires_at(self):
+        if "expires_at" not in self.changed_data:
+            return self.cleaned_data["expires_at"]
+        return super().clean_expires_at()
+
+
 class TaskActionForm(helpers.ActionForm):
     person = forms.ModelChoiceField(
         queryset=Person.objects.none(),
@@ -57,16 +121,62 @@ class TaskActionForm(helpers.ActionForm):
         self.fields["person"].queryset = free_people()
 
 
+class SkillFilter(admin.SimpleListFilter):
+    """Tasks by skill: the skills people have and open tasks need (not a scan of history)."""
+
+    title = "skill"
+    parameter_name = "skill"
+    NONE = "-"
+
+    def lookups(self, request, model_admin):
+        known = {
+            s for skills in Person.objects.values_list("skills", flat=True) for s in skills or ()
+        }
+        known |= set(
+            Task.objects.filter(
+                status__in=[TaskStatus.PENDING, TaskStatus.IN_PROGRESS], skill__isnull=False
+            )
+            .values_list("skill", flat=True)
+            .distinct()
+        )
+        return [(self.NONE, "(anyone)"), *((s, s) for s in sorted(known))]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == self.NONE:
+            return queryset.filter(skill__isnull=True)
+        if value:
+            return queryset.filter(skill=value)
+        return queryset
+
+
 @admin.register(Task)
 class TaskAdmin(admin.ModelAdmin):
-    list_display = ["id", "short_description", "status", "assigned_to", "created_at"]
-    list_filter = ["status", ("assigned_to", admin.RelatedOnlyFieldListFilter), "created_at"]
+    list_display = [
+        "id",
+        "short_description",
+        "status",
+        "priority",
+        "skill",
+        "assigned_to",
+        "created_at",
+        "expires_at",
+    ]
+    list_filter = [
+        "status",
+        "priority",
+        SkillFilter,
+        ("assigned_to", admin.RelatedOnlyFieldListFilter),
+        "created_at",
+    ]
     search_fields = ["description", "assigned_to__name", "=id", "=external_id"]
     date_hierarchy = "created_at"
     list_select_related = ["assigned_to"]
     readonly_fields = ["status", "assigned_to", "created_at", "first_assigned_at", "external_id"]
-    fields = ["description", *readonly_fields]
+    routing_fields = ["priority", "skill", "max_handle_seconds", "expires_at"]
+    fields = ["description", *routing_fields, *readonly_fields]
     show_full_result_count = False
+    form = TaskChangeForm  # (the admin drops its declared fields that are read-only)
     action_form = TaskActionForm
     actions = ["release_selected", "cancel_selected", "reassign_selected"]
     change_form_template = "admin/tasks/task/change_form.html"
@@ -78,14 +188,20 @@ class TaskAdmin(admin.ModelAdmin):
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
             kwargs["form"] = TaskAddForm
-            kwargs["fields"] = ["descriptions"]
+            kwargs["fields"] = ["descriptions", *self.routing_fields]
         return super().get_form(request, obj, **kwargs)
 
     def get_fields(self, request, obj=None):
-        return ["descriptions"] if obj is None else self.fields
+        return ["descriptions", *self.routing_fields] if obj is None else self.fields
 
     def get_readonly_fields(self, request, obj=None):
-        return [] if obj is None else self.readonly_fields
+        if obj is None:
+            return []
+        # The routing changes only while the task waits; nothing changes once it is closed.
+        fixed = [] if obj.status == TaskStatus.PENDING else self.routing_fields
+        if obj.status not in (TaskStatus.PENDING, TaskStatus.IN_PROGRESS):
+            fixed = ["description", *fixed]
+        return [*fixed, *self.readonly_fields]
 
     @admin.display(description=gettext_lazy("description"))
     def short_description(self, obj):
@@ -93,12 +209,37 @@ class TaskAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            super().save_model(request, obj, form, change)
+            # Only what the supervisor changed, under the task's lock (never the whole row:
+            # the engine may have assigned the task since the page was loaded).
+            changes = {name: form.cleaned_data[name] for name in form.changed_data}
+            try:
+                services.task_update(actor=request.user, task_id=obj.pk, changes=changes)
+            except (DomainError, ValidationError) as exc:
+                request.qc_refused = getattr(exc, "message", None) or "; ".join(exc.messages)
             return
-        created = services.task_create(descriptions=form.cleaned_data["descriptions"])
+        data = form.cleaned_data
+        routed = {name: data[name] for name in self.routing_fields}
+        routed["priority"] = routed["priority"] or 0
+        created = services.task_create(
+            tasks=[services.NewTask(description=d, **routed) for d in data["descriptions"]]
+        )
         obj.pk = created[0].pk
         obj.description = created[0].description
         request.qc_created = len(created)
+
+    def save_related(self, request, form, formsets, change):
+        pass  # a task has no related objects edited here; the services wrote everything
+
+    def log_change(self, request, obj, message):
+        if not getattr(request, "qc_refused", None):
+            super().log_change(request, obj, message)
+
+    def response_change(self, request, obj):
+        refused = getattr(request, "qc_refused", None)
+        if refused:
+            self.message_user(request, f"Task {obj.pk} was not changed: {refused}", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:tasks_task_change", args=[obj.pk]))
+        return super().response_change(request, obj)
 
     def response_add(self, request, obj, post_url_continue=None):
         count = getattr(request, "qc_created", 1)
@@ -168,10 +309,22 @@ class TaskAdmin(admin.ModelAdmin):
         ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        task = Task.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
+        people = list(free_people())
+        if task is not None and task.skill:
+            # Only those who may take it (the service refuses the others with a reason).
+            cutoff = routing.relax_cutoff(db_now())
+            people = [
+                p
+                for p in people
+                if routing.may_take(
+                    p.skills or (), task_skill=task.skill, created_at=task.created_at, cutoff=cutoff
+                )
+            ]
         extra_context = {
             **(extra_context or {}),
             "can_intervene": can_intervene(request),
-            "free_people": free_people(),
+            "free_people": people,
             "open_statuses": [TaskStatus.PENDING, TaskStatus.IN_PROGRESS],
         }
         return super().change_view(request, object_id, form_url, extra_context)

@@ -1,4 +1,4 @@
-"""Checks of the engine's invariants (docs/engine.md, Invariants I1–I4), read
+"""Checks of the engine's invariants (docs/engine.md, Invariants I1–I4 and I6), read
 straight from the tables, and probes that the database itself refuses a double booking.
 
 `assert_invariants()` works in ordinary and in transactional tests; call it after every
@@ -9,12 +9,23 @@ from collections import defaultdict
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Count
+from django.db.models import Count, F
 
 from personnel.models import Person
-from tasks.models import Assignment, AssignmentSource, EndReason, Task, TaskStatus
+from qcproject.db import db_now
+from tasks.models import (
+    RELEASE_REASONS,
+    Assignment,
+    AssignmentSource,
+    EndReason,
+    Exclusion,
+    ExclusionReason,
+    Task,
+    TaskStatus,
+)
 
 
 def assert_invariants(*, expected_tasks: int | None = None) -> None:
@@ -28,6 +39,7 @@ def assert_invariants(*, expected_tasks: int | None = None) -> None:
         per person the assignments never overlap in time; a completed task has exactly one
         COMPLETED assignment, its last, and is never assigned again.
     """
+    assert_routing_invariants()
     tasks = {t["id"]: t for t in Task.objects.values("id", "status", "assigned_to_id")}
     people = {p["id"]: p for p in Person.objects.values("id", "is_logged_in", "is_busy")}
     assignments = list(
@@ -115,14 +127,69 @@ def assert_invariants(*, expected_tasks: int | None = None) -> None:
         elif t["status"] == TaskStatus.CANCELLED:
             assert t["assigned_to_id"] is None, t
             assert not open_rows and not completed_rows, (t, rows)
+            # Cancelled in progress, its last assignment ended CANCELLED; cancelled while it
+            # waited, the last ended with what put it back in the queue.
             if rows:
-                assert rows[-1]["end_reason"] == EndReason.CANCELLED, (t, rows)
+                assert rows[-1]["end_reason"] in RELEASE_REASONS, (t, rows)
+        elif t["status"] == TaskStatus.EXPIRED:
+            assert t["assigned_to_id"] is None, t
+            assert not open_rows and not completed_rows, (t, rows)
         else:
             assert t["status"] == TaskStatus.COMPLETED, t
             assert not open_rows, (t, rows)
             assert len(completed_rows) == 1, f"task {tid}: {len(completed_rows)} completions"
             assert rows[-1] is completed_rows[0], f"task {tid} assigned again after completion"
             assert completed_rows[0]["person_id"] == t["assigned_to_id"], (t, rows)
+
+
+def assert_routing_invariants() -> None:
+    """The routing rules (docs/engine.md, "Invariants", I6), read from the rows:
+
+    - no task is in progress for a person without its skill, unless it had waited
+      QC_SKILL_RELAX_AFTER seconds when it was given (its open assignment's start);
+    - no task is ever given again by an automatic path (any source but a supervisor's) to a
+      person who declined it, and every decline is recorded as an exclusion;
+    - no task is given at or after its `expires_at` (beyond the moment between the pick
+      and the write: a second), and an EXPIRED task had expired.
+    """
+    relax = settings.QC_SKILL_RELAX_AFTER
+    for task in Task.objects.filter(status=TaskStatus.IN_PROGRESS, skill__isnull=False).values(
+        "id", "skill", "created_at", "assigned_to__skills"
+    ):
+        if task["skill"] in (task["assigned_to__skills"] or ()):
+            continue
+        opened = Assignment.objects.get(open_task=task["id"])
+        assert relax and opened.assigned_at >= task["created_at"] + timedelta(seconds=relax), (
+            f"task {task['id']} needs {task['skill']!r}, held without it: {task}"
+        )
+    declined = defaultdict(list)
+    for row in Assignment.objects.order_by("id").values(
+        "id", "task_id", "person_id", "end_reason", "source", "decline_reason"
+    ):
+        key = (row["task_id"], row["person_id"])
+        if declined[key]:
+            assert row["source"] == AssignmentSource.SUPERVISOR, (
+                f"task {key[0]} given again to person {key[1]}, who declined it: {row}"
+            )
+        if row["end_reason"] == EndReason.DECLINED:
+            assert row["decline_reason"].strip(), row
+            declined[key].append(row["id"])
+        else:
+            assert row["decline_reason"] == "", row
+    excluded = set(
+        Exclusion.objects.filter(reason=ExclusionReason.DECLINED).values_list(
+            "task_id", "person_id"
+        )
+    )
+    assert {k for k, v in declined.items() if v} <= excluded, "a decline without its exclusion"
+    late = Assignment.objects.filter(
+        task__expires_at__isnull=False,
+        assigned_at__gte=F("task__expires_at") + timedelta(seconds=1),
+    )
+    assert not late.exists(), f"tasks given after they expired: {list(late.values('id'))}"
+    now = db_now()
+    early = Task.objects.filter(status=TaskStatus.EXPIRED).exclude(expires_at__lte=now)
+    assert not early.exists(), f"EXPIRED before their expiry: {list(early.values('id'))}"
 
 
 def assert_nobody_waits(*, timeout: int | None = None) -> None:

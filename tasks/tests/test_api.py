@@ -12,7 +12,17 @@ def test_supervisor_creates_one_task(api, supervisor):
     api.force_authenticate(supervisor)
     r = api.post("/tasks", {"description": "  Check batch 7  "}, format="json")
     assert r.status_code == 201
-    assert set(r.data) == {"id", "description", "status", "created_at", "assigned_to_id"}
+    assert set(r.data) == {
+        "id",
+        "description",
+        "status",
+        "created_at",
+        "assigned_to_id",
+        "priority",
+        "skill",
+        "max_handle_seconds",
+        "expires_at",
+    }
     assert r.data["description"] == "Check batch 7"
     assert r.data["status"] == TaskStatus.PENDING and r.data["assigned_to_id"] is None
     assert r.data["created_at"]

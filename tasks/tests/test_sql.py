@@ -10,7 +10,7 @@ from django.db.utils import OperationalError
 
 from personnel.models import Person
 from qcproject.db import db_now
-from tasks import sql
+from tasks import engine, sql
 from tasks.models import Assignment, Counter, Task, TaskStatus
 from tasks.testing import age_heartbeat, make_tasks
 
@@ -22,9 +22,18 @@ def _lock(person_id):
     return sql.people_lock([person_id]).get(person_id)
 
 
+def _next_rows(n: int, exclude=()) -> list:
+    """The pick (its statements: `tasks_heads`, then `tasks_lock_pending`) for `n` people
+    without skills or exclusions: the oldest pending tasks (other than `exclude`),
+    locked, in queue order."""
+    takers = [engine.Taker(-i, frozenset()) for i in range(1, n + 1)]
+    given = engine.tasks_pick(takers, now=db_now(), exclude=exclude)
+    return [given[t.id] for t in takers if t.id in given]
+
+
 def _next(exclude=()):
     """The oldest pending task (other than `exclude`), locked, or None."""
-    rows = sql.tasks_lock_next_pending(limit=1, exclude=exclude)
+    rows = _next_rows(1, exclude)
     return sql.task_from_row(rows[0]) if rows else None
 
 
@@ -176,9 +185,9 @@ def test_next_pending_takes_up_to_the_limit_in_queue_order(alice):
     oldest, middle, newest = make_tasks("a", "b", "c")
 
     with transaction.atomic():
-        rows = sql.tasks_lock_next_pending(limit=2)
+        rows = _next_rows(2)
         assert [row[0] for row in rows] == [oldest.pk, middle.pk]
-        rows = sql.tasks_lock_next_pending(limit=5, exclude=(middle.pk,))
+        rows = _next_rows(5, exclude=(middle.pk,))
         assert [row[0] for row in rows] == [oldest.pk, newest.pk]
 
 

@@ -305,7 +305,7 @@ class Command(BaseCommand):
                 tally=tally,
                 say=say,
             )
-            for username, _ in PEOPLE
+            for username, *_ in PEOPLE
         ]
         if not options["no_producer"]:
             workers.append(

@@ -1,4 +1,5 @@
-"""Demo data for a local run: a supervisor, five QC persons with API tokens, a dozen tasks."""
+"""Demo data for a local run: a supervisor, five QC persons with API tokens and skills, a
+dozen tasks (some urgent, some needing a skill)."""
 
 import os
 
@@ -9,34 +10,49 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from personnel.models import Person
-from personnel.services import person_create, token_issue
+from personnel.services import person_create, person_skills_set, token_issue
 from tasks.models import Task
-from tasks.services import task_create
+from tasks.services import NewTask, task_create
 
 SUPERVISOR_USERNAME = "supervisor"
 DEFAULT_SUPERVISOR_PASSWORD = "qc-demo-supervisor"
 # One password for every demo person; it passes the password validators.
 PERSON_PASSWORD = "inspect-demo-2025"
+# (username, name, skills): a task that needs a skill goes only to people who have it.
 PEOPLE = [
-    ("alice", "Alice Smith"),
-    ("bob", "Bob Jones"),
-    ("carol", "Carol Nguyen"),
-    ("dave", "Dave Patel"),
-    ("erin", "Erin Garcia"),
+    ("alice", "Alice Smith", ["welding"]),
+    ("bob", "Bob Jones", ["electronics"]),
+    ("carol", "Carol Nguyen", ["welding", "painting"]),
+    ("dave", "Dave Patel", []),
+    ("erin", "Erin Garcia", ["electronics", "metrology"]),
 ]
+# (description, priority 0–9, skill or None for anyone)
 TASKS = [
-    "Inspect weld seams on frame batch F-2291: 5 of 120 units against WPS-14",
-    "Verify wheel-hub bolt torque, lot H-0417: 20 pieces at 110 Nm ±5%",
-    "Check label print quality and barcode readability on carton run C-8812",
-    "Measure bore diameter of pump housings, lot B-3301, with the calibrated bore gauge",
-    "Review the first-article inspection report for part 7731-A rev C",
-    "Measure paint film thickness on panel run P-552 (target 80–120 µm)",
-    "Leak-test 10 valve assemblies from lot V-219 at 6 bar for 60 s",
-    "Inspect solder joints on PCB batch 4470 to IPC-A-610 class 2",
-    "Confirm that the calibration certificates of the micrometers in cell 3 are current",
-    "Sample 32 bottles from filling line 2 for fill volume and cap torque",
-    "Check packaging and labelling of order SO-10482 against the customer spec before dispatch",
-    "Re-inspect the 15 parts returned under NCR-0093 and record the disposition",
+    ("Inspect weld seams on frame batch F-2291: 5 of 120 units against WPS-14", 0, "welding"),
+    ("Verify wheel-hub bolt torque, lot H-0417: 20 pieces at 110 Nm ±5%", 0, None),
+    ("Check label print quality and barcode readability on carton run C-8812", 0, None),
+    (
+        "Measure bore diameter of pump housings, lot B-3301, with the calibrated bore gauge",
+        0,
+        "metrology",
+    ),
+    ("Review the first-article inspection report for part 7731-A rev C", 0, None),
+    ("Measure paint film thickness on panel run P-552 (target 80–120 µm)", 0, "painting"),
+    ("Leak-test 10 valve assemblies from lot V-219 at 6 bar for 60 s", 0, None),
+    ("Inspect solder joints on PCB batch 4470 to IPC-A-610 class 2", 0, "electronics"),
+    (
+        "Confirm that the calibration certificates of the micrometers in cell 3 are current",
+        0,
+        "metrology",
+    ),
+    ("Sample 32 bottles from filling line 2 for fill volume and cap torque", 0, None),
+    (
+        "RUSH: check packaging and labelling of order SO-10482 against the customer spec "
+        "before dispatch",
+        8,
+        None,
+    ),
+    ("Re-inspect the 15 parts returned under NCR-0093 and record the disposition", 5, "welding"),
 ]
 
 
@@ -72,10 +88,20 @@ class Command(BaseCommand):
         try:
             with transaction.atomic():
                 supervisor, created = self._supervisor(password)
-                people = [self._person(username, name) for username, name in PEOPLE]
+                people = [
+                    self._person(username, name, skills, supervisor)
+                    for username, name, skills in PEOPLE
+                ]
                 if not Task.objects.exists():
-                    task_create(descriptions=TASKS)
-                    self.stdout.write(f"Created {len(TASKS)} demo tasks.")
+                    task_create(
+                        tasks=[
+                            NewTask(description=d, priority=priority, skill=skill)
+                            for d, priority, skill in TASKS
+                        ]
+                    )
+                    self.stdout.write(
+                        f"Created {len(TASKS)} demo tasks (some urgent, some needing a skill)."
+                    )
                 # New tokens every time: only their digests are stored, so an earlier one
                 # cannot be shown again (it works until it expires).
                 tokens = {
@@ -97,8 +123,15 @@ class Command(BaseCommand):
         self.stdout.write(f"  token:    {tokens[supervisor.pk]}")
         self.stdout.write("")
         self.stdout.write(self.style.MIGRATE_HEADING("QC personnel"))
-        rows = [("username", "password", "person id", "token")] + [
-            (p.user.username, PERSON_PASSWORD, str(p.pk), tokens[p.user.pk]) for p in people
+        rows = [("username", "password", "person id", "skills", "token")] + [
+            (
+                p.user.username,
+                PERSON_PASSWORD,
+                str(p.pk),
+                ",".join(p.skills or ()) or "-",
+                tokens[p.user.pk],
+            )
+            for p in people
         ]
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for row in rows:
@@ -115,9 +148,13 @@ class Command(BaseCommand):
         self.stdout.write(f"Created the supervisor {SUPERVISOR_USERNAME!r}.")
         return user, True
 
-    def _person(self, username, name):
+    def _person(self, username, name, skills, supervisor):
         person = Person.objects.select_related("user").filter(user__username=username).first()
         if person is None:
             person = person_create(name=name, username=username, password=PERSON_PASSWORD)
+            if skills:
+                person.skills = person_skills_set(
+                    actor=supervisor, person_id=person.pk, skills=skills
+                ).skills
             self.stdout.write(f"Created the QC person {username!r} ({name}).")
         return person
