@@ -68,6 +68,16 @@ class TasksViewSet(viewsets.GenericViewSet):
         many = isinstance(request.data, list)
         if not many and not isinstance(request.data, dict):
             raise ValidationError({"detail": ["Send an object or a list of objects."]})
+        if many:
+            # An item that is not an object is that item's error, in the shape every other
+            # item error has (the schema's ListValidationError), not a bare message.
+            not_objects = {
+                str(index): {"non_field_errors": ["Send an object for each task."]}
+                for index, item in enumerate(request.data)
+                if not isinstance(item, dict)
+            }
+            if not_objects:
+                raise ValidationError(not_objects)
         data = validated_body(TaskCreateSerializer, request.data, many=many, context={})
         items = data if many else [data]
         tasks = services.task_create(tasks=[services.NewTask(**item) for item in items])

@@ -19,16 +19,8 @@ from .export import export_view
 class AssignmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     # Fits a 1280 px screen beside the filters: the task as its number and the start of
     # its description, times without the year, the end as one column (a completion's end
-    # is its completion time).
-    list_display = [
-        "assigned",
-        "task_short",
-        "person",
-        "source",
-        "ended",
-        "end_reason",
-        "decline_reason",
-    ]
+    # is its completion time), a decline's reason with its end reason.
+    list_display = ["assigned", "task_short", "person", "source", "ended", "end"]
     list_display_links = ["assigned"]
     list_filter = [
         "end_reason",
@@ -58,6 +50,15 @@ class AssignmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("ended"), ordering="ended_at")
     def ended(self, obj):
         return _when(obj.ended_at)
+
+    @admin.display(description=_("end reason"), ordering="end_reason")
+    def end(self, obj):
+        label = obj.get_end_reason_display() or "—"
+        if not obj.decline_reason:
+            return label
+        text = obj.decline_reason
+        text = text if len(text) <= 40 else text[:39] + "…"
+        return format_html("{}: <q>{}</q>", label, text)
 
     def get_urls(self):
         return [
