@@ -66,8 +66,15 @@ def refresh_interval() -> timedelta:
 
 # --- the statement ------------------------------------------------------------------------------
 
-# What authenticating reads of a token, and what `request.auth` offers (sign-out).
+# What authenticating reads, every API request: of the token, what `request.auth` offers
+# (sign-out); of the user, what deciding who may do what reads (a supervisor's permissions
+# come from their groups, read when asked); of the person, who the user acts as. The other
+# columns are left deferred, as with `only()`: fewer values to convert and to set on the
+# instances, a measurable share of a request (docs/benchmarks.md); a column read later
+# costs a query of its own.
 _TOKEN_FIELDS = ("id", "user", "prefix", "password_stamp", "expires_at")
+_USER_FIELDS = ("id", "password", "username", "is_active", "is_staff", "is_superuser")
+_PERSON_FIELDS = ("id", "user")
 
 
 @per_database
@@ -78,7 +85,8 @@ def _select_sql() -> str:
     user_pk = f"{q('u')}.{q(User._meta.pk.column)}"
     return (
         f"SELECT {columns(connection, ApiToken, 't', _TOKEN_FIELDS).sql},"
-        f" {columns(connection, User, 'u').sql}, {columns(connection, Person, 'p').sql},"
+        f" {columns(connection, User, 'u', _USER_FIELDS).sql},"
+        f" {columns(connection, Person, 'p', _PERSON_FIELDS).sql},"
         f" {rawsql.now_sql(connection)}"
         f" FROM {table(ApiToken)} {q('t')}"
         f" INNER JOIN {table(User)} {q('u')} ON {user_pk} = {col(ApiToken, 'user', 't')}"
@@ -100,8 +108,8 @@ def _refresh_sql() -> str:
 
 def _instances(db, row):
     token = columns(db, ApiToken, "t", _TOKEN_FIELDS)
-    user = columns(db, get_user_model(), "u")
-    person = columns(db, Person, "p")
+    user = columns(db, get_user_model(), "u", _USER_FIELDS)
+    person = columns(db, Person, "p", _PERSON_FIELDS)
     api_token = token.instance(db, row)
     user_obj = user.instance(db, row, token.width)
     person_obj = person.instance(db, row, token.width + user.width)
