@@ -46,7 +46,10 @@ def main() -> None:
                 "UPDATE qc_assignments SET completed_at = NOW(6), ended_at = NOW(6),"
                 " end_reason = 'COMPLETED' WHERE ended_at IS NULL"
             )
-            db.execute("UPDATE qc_tasks SET status = 'COMPLETED' WHERE status = 'IN_PROGRESS'")
+            db.execute(
+                "UPDATE qc_tasks SET status = 'COMPLETED', reviews_done = 1"
+                " WHERE status = 'IN_PROGRESS'"
+            )
             db.execute(
                 "UPDATE qc_personnel SET is_busy = 0, idle_since = NOW(6),"
                 " last_heartbeat = NOW(6) WHERE is_logged_in = 1"

@@ -46,8 +46,8 @@ def _fill(ctx, name: str, history: int) -> dict:
         hi = min(history, lo + CHUNK - 1)
         db.execute(
             "INSERT INTO qc_tasks"
-            " (description, status, created_at, assigned_to_id, first_assigned_at)"
-            " SELECT 'history', 'COMPLETED',"
+            " (description, status, reviews_done, created_at, assigned_to_id, first_assigned_at)"
+            " SELECT 'history', 'COMPLETED', 1,"
             " NOW(6) - INTERVAL 1 DAY - INTERVAL (%s - seq) SECOND, %s + seq MOD %s,"
             " NOW(6) - INTERVAL 1 DAY - INTERVAL (%s - seq) SECOND + INTERVAL 5 SECOND"
             f" FROM seq_{lo}_to_{hi}",

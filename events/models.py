@@ -18,6 +18,7 @@ class EventType(models.TextChoices):
     TASK_DECLINED = "task.declined", _("Task declined")
     TASK_TIMED_OUT = "task.timed_out", _("Task timed out")
     TASK_EXPIRED = "task.expired", _("Task expired")
+    TASK_REVIEWED = "task.reviewed", _("Task reviewed, more reviews to come")
     TASK_COMPLETED = "task.completed", _("Task completed")
     TASK_DISPUTED = "task.disputed", _("Task verdict disputed")
     TASK_RESOLVED = "task.resolved", _("Task dispute resolved")

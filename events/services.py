@@ -80,6 +80,18 @@ def events_emit_for_tasks(type: str, rows, *, data: dict | None = None) -> None:
         sql.events_insert(type, rows, _data_json(data))
 
 
+def events_emit_each(events) -> None:
+    """Record several events of the current transaction's change, each with its own type
+    and body, in one INSERT: `events` are (type, task id, person id, external id, data or
+    None), each task and person locked by the caller (as `event_emit`'s)."""
+    rows = []
+    for type, task_id, person_id, external_id, data in events:
+        _check(type)
+        rows.append((type, task_id, person_id, external_id, _data_json(data)))
+    if rows:
+        sql.events_insert_each(rows)
+
+
 def events_emit_for_people(type: str, person_ids, *, data: dict | None = None) -> None:
     """Record the same event for many people (rows the caller has locked), in one INSERT."""
     _check(type)

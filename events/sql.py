@@ -48,20 +48,24 @@ def _id(value: int | None) -> str:
 def events_insert(type: str, rows, data: str | None) -> None:
     """Insert events of one `type` sharing the body `data` (JSON text, or None): each row
     is (task id, person id, external id), in order (their ids ascend in that order)."""
+    events_insert_each((type, *row, data) for row in rows)
+
+
+def events_insert_each(rows) -> None:
+    """Insert events each of its own type and body: each row is (type, task id, person id,
+    external id, data JSON text or None), in order (their ids ascend in that order)."""
     db = rawsql.db()
     head = _insert_head(db)
     rows = list(rows)
-    # The type is one of EventType's values (the services check), all of them plain.
-    assert _PLAIN.match(type), type
     for start in range(0, len(rows), CHUNK):
         params: list = []
         values = []
-        for task_id, person_id, external_id in rows[start : start + CHUNK]:
+        for type, task_id, person_id, external_id, data in rows[start : start + CHUNK]:
+            assert _PLAIN.match(type), type
             ext = _literal(external_id, params)
             body = _literal(data, params)
             values.append(f"('{type}', {_id(task_id)}, {_id(person_id)}, {ext}, {body})")
         rawsql.execute(db, head + ", ".join(values), params)
-
 
 # --- fan-out: the deliveries of a range of events to one endpoint --------------------------
 

@@ -1,7 +1,12 @@
 from rest_framework import serializers
 
 from tasks.models import SKILL_MAX_LENGTH
-from tasks.serializers import TaskSerializer, datetime_representation, task_representation
+from tasks.serializers import (
+    FlatListField,
+    TaskSerializer,
+    datetime_representation,
+    task_representation,
+)
 
 from .models import ApiToken, Person
 
@@ -56,7 +61,8 @@ def person_representation(person: Person) -> dict:
         "is_logged_in": person.is_logged_in,
         "is_busy": person.is_busy,
         "last_heartbeat": datetime_representation(person.last_heartbeat),
-        "current_task": None if task is None else task_representation(task),
+        # Blind (docs/engine.md, "Outcomes"): a task in progress has no outcome yet anyway.
+        "current_task": None if task is None else task_representation(task, blind=True),
         "skills": list(person.skills or ()),
         "last_release": None
         if person.last_release_task_id is None
@@ -129,24 +135,8 @@ class PasswordSerializer(serializers.Serializer):
     )
 
 
-class _FlatListField(serializers.ListField):
-    """A list whose items' errors are messages of the field itself ("Item 3: …"), as the
-    API's error body documents them (field → messages), not a mapping by index."""
-
-    def run_child_validation(self, data):
-        result, errors = [], []
-        for index, item in enumerate(data):
-            try:
-                result.append(self.child.run_validation(item))
-            except serializers.ValidationError as exc:
-                errors += [f"Item {index}: {message}" for message in exc.detail]
-        if errors:
-            raise serializers.ValidationError(errors)
-        return result
-
-
 class PersonUpdateSerializer(serializers.Serializer):
-    skills = _FlatListField(
+    skills = FlatListField(
         child=serializers.CharField(max_length=SKILL_MAX_LENGTH, allow_blank=True),
         max_length=100,
         help_text="The person's skills (short names such as 'welding'), replacing the ones "

@@ -46,6 +46,8 @@ env = environ.Env(
     QC_SKILL_RELAX_AFTER=(int, 0),
     QC_RECONNECT_GRACE=(int, 300),
     QC_MAX_HANDLE_TIME=(int, 0),
+    QC_REQUIRE_OUTCOME=(bool, False),
+    QC_REVIEW_SAMPLE_RATE=(float, 0.0),
     LOG_LEVEL=(str, "INFO"),
 )
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
@@ -271,7 +273,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # A task's status is `TaskStatus` in a generated client, as in the code.
-    "ENUM_NAME_OVERRIDES": {"TaskStatus": "tasks.models.TaskStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "TaskStatus": "tasks.models.TaskStatus",
+        "Outcome": "tasks.models.Outcome",
+    },
     "PREPROCESSING_HOOKS": ["qcproject.schema.schema_without_optional_slash"],
     # The answers every operation can give besides its own (401, 403, 400, 404, 413, 415,
     # 503), each with its body; /healthz, a plain Django view.
@@ -315,6 +320,13 @@ for _name in (
 ):
     if globals()[_name] < 0:
         raise ImproperlyConfigured(f"{_name} is a number of seconds, 0 or more.")
+# Outcomes (docs/engine.md, "Outcomes"): with QC_REQUIRE_OUTCOME every complete says pass or
+# fail (the portal shows Pass and Fail instead of Complete); QC_REVIEW_SAMPLE_RATE is the
+# share (0 to 1) of tasks completed with a single review that get a blind second review.
+QC_REQUIRE_OUTCOME = env("QC_REQUIRE_OUTCOME")
+QC_REVIEW_SAMPLE_RATE = env("QC_REVIEW_SAMPLE_RATE")
+if not 0 <= QC_REVIEW_SAMPLE_RATE <= 1:
+    raise ImproperlyConfigured("QC_REVIEW_SAMPLE_RATE is a share, from 0 to 1 (such as 0.05).")
 # /metrics answers a `Authorization: Bearer <QC_METRICS_TOKEN>` scrape, a client in
 # QC_METRICS_ALLOWED_NETWORKS (only for scrapes that reach gunicorn directly: behind a proxy
 # on the same host every client looks like 127.0.0.1), or a signed-in supervisor.

@@ -7,7 +7,7 @@ from events.api import EventsView
 from personnel.api import PersonnelViewSet
 from personnel.auth_views import LogoutView, ObtainTokenView
 from qcproject.api import OptionalSlashRouter
-from tasks.api import TasksViewSet
+from tasks.api import DefectCodesViewSet, TasksViewSet
 from tasks.metrics import metrics
 from tasks.queue_size import QueueSizeView
 
@@ -20,6 +20,7 @@ admin.site.index_title = _("Supervisor workspace")
 router = OptionalSlashRouter()
 router.register("personnel", PersonnelViewSet, basename="personnel")
 router.register("tasks", TasksViewSet, basename="tasks")
+router.register("defect-codes", DefectCodesViewSet, basename="defect-codes")
 
 urlpatterns = [
     # The API first: its requests are most of the traffic (a heartbeat every few seconds per

@@ -14,14 +14,18 @@ from qcproject.api import (
 )
 
 from . import interventions, openapi, services
-from .models import Task
+from .models import DefectCode, Task
 from .serializers import (
+    DefectCodeSerializer,
     TaskCompleteSerializer,
     TaskCreateSerializer,
     TaskDeclineSerializer,
+    TaskDetailSerializer,
     TaskReassignSerializer,
+    TaskResolveSerializer,
     TaskSerializer,
     TaskUpdateSerializer,
+    TaskVerdictSerializer,
 )
 
 _INTERVENTION_RESPONSES = {
@@ -45,16 +49,16 @@ class TasksViewSet(viewsets.GenericViewSet):
     def get_permissions(self):
         if self.action in ("complete", "decline"):
             return [IsSupervisorOrQCPerson()]
-        if self.action in ("release", "reassign", "cancel"):
+        if self.action in ("release", "reassign", "cancel", "resolve"):
             return [CanIntervene()]
         return super().get_permissions()
 
     @extend_schema(
-        responses={200: TaskSerializer, 404: OpenApiResponse(description="No such task")}
+        responses={200: TaskDetailSerializer, 404: OpenApiResponse(description="No such task")}
     )
     def retrieve(self, request, pk: str):
-        """One task (supervisor)."""
-        return Response(TaskSerializer(self.get_object()).data)
+        """One task, with its reviews (supervisor)."""
+        return Response(TaskDetailSerializer(self.get_object()).data)
 
     @extend_schema(
         request=openapi.TASK_CREATE_REQUEST,
@@ -85,9 +89,13 @@ class TasksViewSet(viewsets.GenericViewSet):
         return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        request=None,
+        request=TaskVerdictSerializer,
         responses={
             200: TaskCompleteSerializer,
+            400: OpenApiResponse(
+                description="A verdict that is not pass or fail (or none where the site "
+                "requires one), notes too long, or a defect code not in the active catalogue"
+            ),
             401: OpenApiResponse(description="Not authenticated"),
             403: OpenApiResponse(description="The task is not yours"),
             404: OpenApiResponse(description="No such task"),
@@ -97,11 +105,15 @@ class TasksViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def complete(self, request, pk: str):
-        """Complete a task; the answer carries the next task, already assigned."""
+        """Complete a task, with the reviewer's verdict (optional unless the site requires
+        one); the answer carries the next task, already assigned."""
+        # A bare complete (no body) needs no validation: the most frequent request.
+        verdict = validated_body(TaskVerdictSerializer, request.data) if request.data else {}
         person_id = None if is_supervisor(request.user) else acting_person_id(request.user)
-        result = services.task_complete(task_id=int(pk), person_id=person_id)
+        result = services.task_complete(task_id=int(pk), person_id=person_id, **verdict)
         result.task.next_task = result.next_task
-        return Response(TaskCompleteSerializer(result.task).data)
+        body = TaskCompleteSerializer(result.task, context={"blind": person_id is not None})
+        return Response(body.data)
 
     @extend_schema(
         request=TaskUpdateSerializer,
@@ -148,7 +160,8 @@ class TasksViewSet(viewsets.GenericViewSet):
             actor=request.user if supervisor else None,
         )
         result.task.next_task = result.next_task
-        return Response(TaskCompleteSerializer(result.task).data)
+        body = TaskCompleteSerializer(result.task, context={"blind": not supervisor})
+        return Response(body.data)
 
     @extend_schema(request=None, responses=_INTERVENTION_RESPONSES)
     @action(detail=True, methods=["post"])
@@ -176,9 +189,39 @@ class TasksViewSet(viewsets.GenericViewSet):
         result = interventions.task_cancel(actor=request.user, task_id=int(pk))
         return Response(TaskSerializer(result.task).data)
 
+    @extend_schema(
+        request=TaskResolveSerializer,
+        responses={
+            **_INTERVENTION_RESPONSES,
+            400: OpenApiResponse(description="No such outcome, or no note"),
+            409: OpenApiResponse(description="The task is not disputed"),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def resolve(self, request, pk: str):
+        """Resolve a disputed task (its reviews disagreed) with the final outcome and a
+        note: it becomes COMPLETED (supervisor intervention, audited)."""
+        data = validated_body(TaskResolveSerializer, request.data)
+        result = interventions.task_resolve(actor=request.user, task_id=int(pk), **data)
+        return Response(TaskDetailSerializer(result.task).data)
+
     @extend_schema(responses={200: TaskSerializer(many=True)})
     @action(detail=False, methods=["get"])
     def queue(self, request):
         """Pending and in-progress tasks, oldest first, paginated (supervisor)."""
         page = self.paginate_queryset(Task.objects.open())
         return self.get_paginated_response(TaskSerializer(page, many=True).data)
+
+
+class DefectCodesViewSet(viewsets.GenericViewSet):
+    """The catalogue of defect codes a review may log (kept by supervisors in the admin)."""
+
+    serializer_class = DefectCodeSerializer
+    permission_classes = [IsSupervisorOrQCPerson]
+    pagination_class = None
+
+    @extend_schema(responses={200: DefectCodeSerializer(many=True)})
+    def list(self, request):
+        """The active defect codes, by code: what `defects` of a complete may hold."""
+        codes = DefectCode.objects.filter(active=True).order_by("code")
+        return Response(DefectCodeSerializer(codes, many=True).data)

@@ -10,7 +10,7 @@ wait on each other's counters in opposite orders).
 import random
 from datetime import datetime
 
-from django.db.models import Count, Sum
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Trunc
 
 from . import sql
@@ -23,6 +23,25 @@ COMPLETIONS = "completions"
 EXPIRED = "expired"
 
 
+# Outcomes (docs/engine.md, "Outcomes"): verdicts given as "reviews:<pass|fail>", defect codes
+# logged as "defects:<code>", tasks completed as "outcomes:<pass|fail|none>", tasks disputed
+# as "disputes" and tasks sampled for an audit review as "sampled".
+DISPUTES = "disputes"
+SAMPLED = "sampled"
+
+
+def reviews(outcome: str) -> str:
+    return f"reviews:{outcome}"
+
+
+def defects(code: str) -> str:
+    return f"defects:{code}"
+
+
+def outcomes(outcome: str) -> str:
+    return f"outcomes:{outcome or 'none'}"
+
+
 def assignments(source: str) -> str:
     return f"assignments:{source}"
 
@@ -33,18 +52,29 @@ def releases(reason: str) -> str:
 
 def count(name: str, n: int = 1) -> None:
     """Add `n` to the total `name` and to its count for the current hour, in the current
-    transaction: one statement (hand-written, `tasks.sql`: every sign-in, assignment,
-    release and completion counts), two more the first time in an hour on a shard."""
-    if n <= 0:
+    transaction (`count_many`)."""
+    count_many({name: n})
+
+
+def count_many(counts: dict[str, int]) -> None:
+    """Add each of `counts` (name → n) to its total and to its count for the current hour,
+    in the current transaction, on one shard: one statement (hand-written, `tasks.sql`:
+    every sign-in, assignment, release and completion counts) whatever the names, more the
+    first time a name is counted in an hour on that shard."""
+    counts = {name: n for name, n in counts.items() if n > 0}
+    if not counts:
         return
     shard = random.randrange(Counter.SHARDS)
-    updated = sql.counter_add(name, shard, n)
-    if updated == 2:
+    if sql.counter_add(counts, shard) == 2 * len(counts):
         return
-    if updated == 0:  # the first count of this name on this shard
-        sql.counter_insert_or_add(name, shard, n, this_hour=False)
-    # The running total's row exists (it was updated, or just made): the hour's does not.
-    sql.counter_insert_or_add(name, shard, n, this_hour=True)
+    # Some rows do not exist yet (the first count of a name on this shard, or in this
+    # hour): the rest were added to; these are created holding their count (or added to,
+    # if a concurrent first count created them meanwhile), the running total's first.
+    found = sql.counter_rows(sorted(counts), shard)
+    for this_hour in (False, True):
+        for name in sorted(counts):
+            if (name, not this_hour) not in found:
+                sql.counter_insert_or_add(name, shard, counts[name], this_hour=this_hour)
 
 
 def totals() -> dict[str, int]:
@@ -64,6 +94,39 @@ def _sums(rows) -> dict[str, int]:
         name: int(total)
         for name, total in rows.values_list("name").annotate(total=Sum("value")).order_by()
     }
+
+
+def _rebuild_outcomes(found, by_hour, task_model, assignment_model) -> None:
+    """`rebuild_hours`' outcome counts: verdicts and defect codes in the hour of their
+    review; a task's final outcome, dispute or sampling in the hour of its last review (its
+    first, for sampling)."""
+    done = assignment_model.objects.filter(completed_at__isnull=False)
+    verdicts = by_hour(done.exclude(outcome=""), "completed_at").values_list("hour", "outcome")
+    for hour, outcome, n in verdicts.annotate(n=Count("id")).order_by():
+        found[(hour, reviews(outcome))] = n
+    logged = by_hour(done.filter(defects__isnull=False), "completed_at")
+    for hour, codes in logged.values_list("hour", "defects").iterator():
+        for code in codes or ():
+            found[(hour, defects(code))] = found.get((hour, defects(code)), 0) + 1
+
+    def review_at(first: bool):
+        order = "completed_at" if first else "-completed_at"
+        return Subquery(done.filter(task=OuterRef("pk")).order_by(order).values("completed_at")[:1])
+
+    tasks = task_model.objects.annotate(last=review_at(False), first=review_at(True))
+    completed = by_hour(tasks.filter(status=TaskStatus.COMPLETED), "last")
+    for hour, outcome, n in (
+        completed.values_list("hour", "outcome").annotate(n=Count("id")).order_by()
+    ):
+        if hour is not None:
+            found[(hour, outcomes(outcome))] = found.get((hour, outcomes(outcome)), 0) + n
+    disputed = tasks.filter(Q(status=TaskStatus.DISPUTED) | ~Q(resolution_note=""))
+    for hour, n in by_hour(disputed, "last").annotate(n=Count("id")).order_by():
+        if hour is not None:
+            found[(hour, DISPUTES)] = n
+    for hour, n in by_hour(tasks.filter(sampled=True), "first").annotate(n=Count("id")).order_by():
+        if hour is not None:
+            found[(hour, SAMPLED)] = n
 
 
 def rebuild_hours(*, task_model=Task, assignment_model=Assignment, counter_model=Counter):
@@ -98,6 +161,9 @@ def rebuild_hours(*, task_model=Task, assignment_model=Assignment, counter_model
     ended = by_hour(ended, "ended_at").values_list("hour", "end_reason")
     for hour, reason, n in ended.annotate(n=Count("id")).order_by():
         found[(hour, releases(reason))] = n
+
+    if any(f.name == "outcome" for f in assignment_model._meta.fields):
+        _rebuild_outcomes(found, by_hour, task_model, assignment_model)
 
     all_time = counter_model._meta.get_field("hour").default
     counter_model.objects.exclude(hour=all_time).delete()

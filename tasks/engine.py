@@ -325,37 +325,69 @@ EVENT_PATHS: dict[str, str] = {
 
 
 def tasks_hand_over(
-    pairs: list[tuple[int, int]], *, source: str, external_ids: dict, now=None
+    pairs: list[tuple[int, int]],
+    *,
+    source: str,
+    external_ids: dict,
+    now=None,
+    also_events=(),
+    also_counts=None,
 ) -> None:
     """Give each (person, task) pair's task to its person, counted, with its event.
     `external_ids` maps each task id to its `external_id` (for the event). The caller holds
     the locks on every person row, then every task row, of `pairs`, and has marked the
-    people busy (`tasks_assign` does both)."""
+    people busy (`tasks_assign` does both).
+
+    `also_events` (as `events_emit_each` takes them) and `also_counts` (name → n) are the
+    caller's, written in the same statements, before these (a complete's: one INSERT of
+    events and one counting statement for the completion and the next task)."""
     sql.tasks_hand_over(pairs, source=source, now=now)
     # Events: one INSERT for the batch, under the task locks (docs/events.md).
-    event_services.events_emit_for_tasks(
-        EventType.TASK_ASSIGNED,
-        [(task_id, person_id, external_ids.get(task_id)) for person_id, task_id in pairs],
-        data={"path": EVENT_PATHS.get(source, source.lower())},
+    path = {"path": EVENT_PATHS.get(source, source.lower())}
+    event_services.events_emit_each(
+        [
+            *also_events,
+            *(
+                (EventType.TASK_ASSIGNED, task_id, person_id, external_ids.get(task_id), path)
+                for person_id, task_id in pairs
+            ),
+        ]
     )
-    counters.count(counters.assignments(source), len(pairs))
+    counts = dict(also_counts or {})
+    name = counters.assignments(source)
+    counts[name] = counts.get(name, 0) + len(pairs)
+    counters.count_many(counts)
 
 
-def tasks_assign(pairs: list[tuple[int, int]], *, source: str, external_ids: dict) -> None:
-    """Mark the people of `pairs` busy and hand each their task (locks as `tasks_hand_over`)."""
-    sql.people_busy([person_id for person_id, _ in pairs])
-    tasks_hand_over(pairs, source=source, external_ids=external_ids)
+def tasks_assign(
+    pairs: list[tuple[int, int]], *, source: str, external_ids: dict, busy_already=False, **also
+) -> None:
+    """Mark the people of `pairs` busy (unless they are already: a complete's) and hand each
+    their task (locks as `tasks_hand_over`; `also`: its `also_events`, `also_counts`)."""
+    if not busy_already:
+        sql.people_busy([person_id for person_id, _ in pairs])
+    tasks_hand_over(pairs, source=source, external_ids=external_ids, **also)
 
 
-def next_task_give(person: Person, *, source: str, exclude: tuple[int, ...] = ()) -> Task | None:
+def next_task_give(
+    person: Person, *, source: str, exclude: tuple[int, ...] = (), busy_already=False, **also
+) -> Task | None:
     """Give this person, who is signed in and free and whose row the caller has locked (with
     `db_now`, by `person_lock`), the next task (other than `exclude`). Returns it, or None
-    when nothing waits for them."""
+    when nothing waits for them (and then `also`, the caller's events and counts for
+    `tasks_hand_over`, are not written: the caller writes them). With `busy_already` the
+    person's row says busy already (their task was completed just now) and is left so."""
     row = tasks_pick([Taker.of(person)], now=person.db_now, exclude=exclude).get(person.pk)
     if row is None:
         return None
     task = sql.task_from_row(row)
-    tasks_assign([(person.pk, task.pk)], source=source, external_ids={task.pk: task.external_id})
+    tasks_assign(
+        [(person.pk, task.pk)],
+        source=source,
+        external_ids={task.pk: task.external_id},
+        busy_already=busy_already,
+        **also,
+    )
     task.status = TaskStatus.IN_PROGRESS
     task.assigned_to_id = person.pk
     return task

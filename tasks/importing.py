@@ -28,7 +28,7 @@ from . import services
 from .models import PendingImport, PendingImportChunk
 from .services import ImportRow
 
-COLUMNS = ["description", "external_id", *ImportRow.ROUTING]
+COLUMNS = ["description", "external_id", *ImportRow.COLUMNS]
 # Encodings a supervisor can choose for a CSV file. UTF-16 (Excel's "Unicode text") is
 # recognised by its byte order mark whatever the choice.
 ENCODINGS = {
@@ -227,12 +227,13 @@ def _row(line: int, values: dict, errors: dict, *, numbers_as_text=False) -> Imp
 
 
 def _routing(values: dict) -> dict:
-    """The routing columns or keys (priority, skill, max_handle_seconds, expires_at) as the
-    file gives them: text stripped, other values (a JSON number, a spreadsheet's number or
-    date) as they are; the import's validation (`services.task_import_validate`) reads them
-    with the rules of every other way of creating tasks."""
+    """The routing and review columns or keys (priority, skill, max_handle_seconds,
+    expires_at, reviews_required) as the file gives them: text stripped, other values (a
+    JSON number, a spreadsheet's number or date) as they are; the import's validation
+    (`services.task_import_validate`) reads them with the rules of every other way of
+    creating tasks."""
     found = {}
-    for name in ImportRow.ROUTING:
+    for name in ImportRow.COLUMNS:
         value = values.get(name)
         found[name] = value.strip() if isinstance(value, str) else value
     return found
@@ -243,7 +244,8 @@ def _header(cells) -> list[str]:
     if "description" not in fields:
         raise ImportFileError(
             "The file needs a header row with a 'description' column (and optionally "
-            "'external_id', 'priority', 'skill', 'max_handle_seconds', 'expires_at'); "
+            "'external_id', 'priority', 'skill', 'max_handle_seconds', 'expires_at', "
+            "'reviews_required'); "
             "download the template to start from."
         )
     return fields
@@ -365,7 +367,8 @@ def _parse_xlsx(upload) -> ParsedFile:
 
 
 # description, external_id, priority, skill, max_handle_seconds, expires_at (blank here: a
-# date in a template would pass one day, and the template would stop importing).
+# date in a template would pass one day, and the template would stop importing),
+# reviews_required.
 TEMPLATE_ROWS = [
     (
         "Inspect weld seams on frame batch F-2291: 5 of 120 units",
@@ -374,8 +377,9 @@ TEMPLATE_ROWS = [
         "welding",
         "",
         "",
+        2,
     ),
-    ("Measure bore diameter of pump housings, lot B-3301", "", "", "", 1800, ""),
+    ("Measure bore diameter of pump housings, lot B-3301", "", "", "", 1800, "", ""),
 ]
 
 
@@ -449,7 +453,7 @@ def import_stage(*, user, file_name: str, rows: list[ImportRow]) -> PendingImpor
 def _stored(row: ImportRow) -> list:
     """A checked row as the pending import keeps it (JSON): its routing values as the file
     gave them, a spreadsheet's date as ISO 8601 text, checked again at confirmation."""
-    routed = [getattr(row, name) for name in ImportRow.ROUTING]
+    routed = [getattr(row, name) for name in ImportRow.COLUMNS]
     routed = [v.isoformat() if hasattr(v, "isoformat") else v for v in routed]
     return [row.line, row.description, row.external_id, *routed]
 
@@ -477,7 +481,8 @@ def import_confirm(*, user, token: str):
                 line=line,
                 description=description,
                 external_id=external_id,
-                **dict(zip(ImportRow.ROUTING, routed, strict=True)),
+                # A pending import checked before a column was added has fewer values.
+                **dict(zip(ImportRow.COLUMNS, routed, strict=False)),
             )
             for chunk in pending.chunks.order_by("seq").values_list("data", flat=True)
             for line, description, external_id, *routed in json.loads(zlib.decompress(chunk))

@@ -1,6 +1,7 @@
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Case, F, When
 from django.db.models.functions import Now
@@ -16,12 +17,29 @@ class TaskStatus(models.TextChoices):
     CANCELLED = "CANCELLED", _("Cancelled")
     # A pending task whose `expires_at` passed: never assigned, left out of the queue.
     EXPIRED = "EXPIRED", _("Expired")
+    # Its reviews disagree (a pass and a fail): out of the queue until a supervisor resolves
+    # it with the final outcome (docs/engine.md, "Outcomes").
+    DISPUTED = "DISPUTED", _("Disputed")
+
+
+class Outcome(models.TextChoices):
+    """A review's verdict, and a task's final outcome."""
+
+    PASS = "pass", _("Pass")
+    FAIL = "fail", _("Fail")
 
 
 # Priorities run from 0 (the default) to MAX_PRIORITY, higher first (docs/engine.md,
 # "Routing"); a skill is a short name (a slug).
 MAX_PRIORITY = 9
 SKILL_MAX_LENGTH = 32
+# A task is completed once this many different people have reviewed it (1 by default).
+MAX_REVIEWS = 5
+# A review's notes, and a supervisor's note resolving a dispute, at most this long.
+NOTES_MAX_LENGTH = 2000
+# A defect code: a short name, such as "SCRATCH".
+DEFECT_CODE_MAX_LENGTH = 32
+DEFECT_CODE_PATTERN = r"\A[A-Z0-9][A-Z0-9_-]*\Z"
 
 
 class TaskQuerySet(models.QuerySet):
@@ -90,6 +108,37 @@ class Task(models.Model):
         unique=True,
         editable=False,
     )
+    # Outcomes (docs/engine.md, "Outcomes"): the task is completed once `reviews_required`
+    # different people have completed it; each completion is a review (its assignment row
+    # holds the verdict). `outcome` is the final verdict: the reviews' (blank when none gave
+    # one), or a supervisor's when they disagreed (DISPUTED, then resolved).
+    reviews_required = models.PositiveSmallIntegerField(
+        _("reviews required"), default=1, db_default=1
+    )
+    reviews_done = models.PositiveSmallIntegerField(
+        _("reviews done"), default=0, db_default=0, editable=False
+    )
+    outcome = models.CharField(
+        _("outcome"),
+        max_length=8,
+        choices=Outcome.choices,
+        blank=True,
+        default="",
+        db_default="",
+        editable=False,
+    )
+    # Chosen at random at its first completion for a blind second review
+    # (QC_REVIEW_SAMPLE_RATE): the dashboard's agreement figures count these.
+    sampled = models.BooleanField(_("sampled"), default=False, db_default=False, editable=False)
+    # The supervisor's note when resolving a dispute.
+    resolution_note = models.CharField(
+        _("resolution note"),
+        max_length=NOTES_MAX_LENGTH,
+        blank=True,
+        default="",
+        db_default="",
+        editable=False,
+    )
 
     objects = TaskQuerySet.as_manager()
 
@@ -150,6 +199,21 @@ class Task(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(priority__lte=MAX_PRIORITY), name="qc_tasks_priority_range"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(reviews_required__gte=1, reviews_required__lte=MAX_REVIEWS),
+                name="qc_tasks_reviews_required_range",
+            ),
+            # Never completed with fewer reviews than required (each by a different person:
+            # `Exclusion`, docs/engine.md, "Invariants").
+            models.CheckConstraint(
+                condition=~models.Q(status=TaskStatus.COMPLETED)
+                | models.Q(reviews_done__gte=F("reviews_required")),
+                name="qc_tasks_completed_has_its_reviews",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(outcome__in=["", *Outcome.values]),
+                name="qc_tasks_outcome_valid",
             ),
         ]
 
@@ -250,6 +314,21 @@ class Assignment(models.Model):
         editable=False,
     )
 
+    # The review, when the person completed the task: their verdict (blank: none given),
+    # notes and defect codes (`DefectCode`; NULL: none).
+    outcome = models.CharField(
+        _("verdict"),
+        max_length=8,
+        choices=Outcome.choices,
+        blank=True,
+        default="",
+        db_default="",
+    )
+    notes = models.CharField(
+        _("notes"), max_length=NOTES_MAX_LENGTH, blank=True, default="", db_default=""
+    )
+    defects = models.JSONField(_("defects"), null=True, blank=True)
+
     objects = AssignmentQuerySet.as_manager()
 
     class Meta:
@@ -285,6 +364,12 @@ class Assignment(models.Model):
                 condition=models.Q(decline_reason="") | models.Q(end_reason=EndReason.DECLINED),
                 name="qc_assignments_decline_reason_means_declined",
             ),
+            # A verdict belongs to a completed assignment.
+            models.CheckConstraint(
+                condition=models.Q(outcome="")
+                | models.Q(outcome__in=Outcome.values, end_reason=EndReason.COMPLETED),
+                name="qc_assignments_verdict_means_completed",
+            ),
         ]
 
     def __str__(self):
@@ -305,6 +390,7 @@ class AuditAction(models.TextChoices):
     DECLINE = "DECLINE", _("Declined a task for a person")
     TASK_EDIT = "TASK_EDIT", _("Changed a task")
     SKILLS = "SKILLS", _("Set a person's skills")
+    RESOLVE = "RESOLVE", _("Resolved a disputed task")
 
 
 class AuditEvent(models.Model):
@@ -353,6 +439,8 @@ class AuditEvent(models.Model):
 
 class ExclusionReason(models.TextChoices):
     DECLINED = "DECLINED", _("Declined")
+    # Reviewed it already: a task that needs more reviews never goes back to a reviewer.
+    REVIEWED = "REVIEWED", _("Reviewed")
 
 
 class Exclusion(models.Model):
@@ -385,6 +473,36 @@ class Exclusion(models.Model):
 
     def __str__(self):
         return f"task {self.task_id} not for person {self.person_id} ({self.reason})"
+
+
+class DefectCode(models.Model):
+    """The catalogue of defects a review may log, kept by supervisors. A code is never
+    deleted once used (reviews refer to it by its text); an inactive code is refused in new
+    reviews and kept in old ones."""
+
+    code = models.CharField(
+        _("code"),
+        max_length=DEFECT_CODE_MAX_LENGTH,
+        unique=True,
+        validators=[
+            RegexValidator(
+                DEFECT_CODE_PATTERN,
+                _("Capital letters, digits, '_' and '-', starting with a letter or digit."),
+            )
+        ],
+        help_text=_("Such as SCRATCH or LABEL-MISSING: what reviews log."),
+    )
+    description = models.CharField(_("description"), max_length=200)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        db_table = "qc_defect_codes"
+        ordering = ["code"]
+        verbose_name = _("defect code")
+        verbose_name_plural = _("defect codes")
+
+    def __str__(self):
+        return f"{self.code}: {self.description}"
 
 
 class AssignerInstance(models.Model):

@@ -19,6 +19,9 @@ EXAMPLE_TASK = {
     "skill": "welding",
     "max_handle_seconds": None,
     "expires_at": None,
+    "reviews_required": 1,
+    "reviews_done": 0,
+    "outcome": None,
 }
 
 # `oneOf`: one task, or a list of them created all or none (at most QC_MAX_BULK_TASKS).
@@ -81,6 +84,12 @@ CREATE_REFUSED = OpenApiResponse(
 )
 
 COMPLETE_EXAMPLES = [
+    OpenApiExample(
+        "A verdict",
+        value={"outcome": "fail", "notes": "Two scratches on the lid", "defects": ["SCRATCH"]},
+        request_only=True,
+    ),
+    OpenApiExample("No verdict (where the site does not require one)", value={}, request_only=True),
     OpenApiExample(
         "Completed, with the next task",
         value={

@@ -21,7 +21,7 @@ from personnel.models import Person
 from qcproject.db import db_now, retry_transaction
 from qcproject.exceptions import Conflict, DomainError, Forbidden, NotFound
 
-from . import assigner, counters, engine, routing
+from . import assigner, counters, engine, reviews, routing, sql
 from .models import (
     DECLINE_REASON_MAX_LENGTH,
     Assignment,
@@ -75,6 +75,7 @@ class NewTask:
     max_handle_seconds: int | None = None
     expires_at: datetime | None = None
     external_id: str | None = None
+    reviews_required: int = 1
 
 
 def task_create(
@@ -108,6 +109,9 @@ def _tasks_built(new: list[NewTask], descriptions: list[str]) -> list[Task]:
             expires_at=task.expires_at,
             now=now,
         )
+        problem = reviews.reviews_required_problem(task.reviews_required)
+        if problem:
+            problems = {**problems, "reviews_required": [problem]}
         for name, messages in problems.items():
             key = name if len(new) == 1 else f"{index}.{name}"
             errors.setdefault(key, []).extend(messages)
@@ -121,6 +125,7 @@ def _tasks_built(new: list[NewTask], descriptions: list[str]) -> list[Task]:
             max_handle_seconds=task.max_handle_seconds,
             expires_at=task.expires_at,
             external_id=task.external_id,
+            reviews_required=task.reviews_required,
         )
         for task, description in zip(new, descriptions, strict=True)
     ]
@@ -164,8 +169,11 @@ class ImportRow:
     skill: object = None
     max_handle_seconds: object = None
     expires_at: object = None
+    reviews_required: object = None
 
     ROUTING = ("priority", "skill", "max_handle_seconds", "expires_at")
+    # The columns of a file beyond the description and external id.
+    COLUMNS = (*ROUTING, "reviews_required")
 
 
 @dataclass
@@ -267,6 +275,7 @@ def _import_task(row: ImportRow, now) -> tuple[NewTask | None, list[str]]:
     rules, as for every other way of creating tasks)."""
     problems: list[str] = []
     priority = _import_number(row.priority, "priority", problems)
+    required = _import_number(row.reviews_required, "reviews_required", problems)
     limit = _import_number(row.max_handle_seconds, "max_handle_seconds", problems)
     expires_at = None
     if isinstance(row.expires_at, datetime):  # a spreadsheet's date cell
@@ -295,7 +304,11 @@ def _import_task(row: ImportRow, now) -> tuple[NewTask | None, list[str]]:
         max_handle_seconds=limit,
         expires_at=expires_at,
         external_id=row.external_id,
+        reviews_required=1 if required is None else required,
     )
+    problem = reviews.reviews_required_problem(task.reviews_required)
+    if problem:
+        problems.append(f"reviews_required: {problem}")
     found = routing.routing_problems(
         priority=task.priority,
         skill=task.skill,
@@ -315,64 +328,60 @@ class CompleteResult:
 
 
 @retry_transaction
-def task_complete(*, task_id: int, person_id: int | None = None) -> CompleteResult:
-    """Complete a task for the person it is in progress for, and give them the next one.
+def task_complete(
+    *,
+    task_id: int,
+    person_id: int | None = None,
+    outcome: str | None = None,
+    notes: str | None = None,
+    defects=None,
+) -> CompleteResult:
+    """Complete a task for the person it is in progress for, with their verdict, and give
+    them the next one.
 
     `person_id` is the person completing it (a QC person acting for themselves); None means
-    whoever holds it (a supervisor acting for them). Fenced: succeeds only while the task is
-    in progress for that person, checked under the row locks. Locks the person, then the
-    completed task, then (SKIP LOCKED) the next task. Repeating a complete that succeeded
-    changes nothing and returns the same task with the person's current task as next.
+    whoever holds it (a supervisor acting for them). The complete is that person's review:
+    `outcome` ("pass", "fail"; required with QC_REQUIRE_OUTCOME), `notes` and `defects`
+    (codes of the catalogue) go on their assignment (`tasks.reviews`). A task that needs
+    more reviews goes back to the queue with its age, never again to this person; one that
+    has had them is COMPLETED with their outcome, or DISPUTED when they disagree
+    (docs/engine.md, "Outcomes").
 
-    Raises NotFound (no such task), Forbidden (the task was never this person's), Conflict
-    (not in progress for that person: released, reassigned, pending or never started).
+    Fenced: succeeds only while the task is in progress for that person, checked under the
+    row locks. Locks the person, then the task, then (SKIP LOCKED) the next task. Repeating
+    a complete that succeeded changes nothing and returns the task with the person's
+    current task as next.
+
+    Raises ValidationError (a verdict `tasks.reviews` refuses), NotFound (no such task),
+    Forbidden (the task was never this person's), Conflict (not in progress for that
+    person: released, reassigned, pending or never started).
     """
+    verdict = reviews.verdict_clean(outcome, notes, defects)
     with transaction.atomic():
-        # Unlocked peek: which person row to lock first (lock order: person, then task).
-        peek = Task.objects.filter(pk=task_id).values("status", "assigned_to_id").first()
-        if peek is None:
-            raise NotFound(f"Task {task_id} does not exist.")
-        target = person_id if person_id is not None else peek["assigned_to_id"]
-        if target is None:
-            raise Conflict(f"Task {task_id} is not in progress.", code="task_not_in_progress")
+        if person_id is None:
+            # Unlocked peek: whose row to lock first (lock order: person, then task).
+            peek = Task.objects.filter(pk=task_id).values("status", "assigned_to_id").first()
+            if peek is None:
+                raise NotFound(f"Task {task_id} does not exist.")
+            target = peek["assigned_to_id"]
+            if target is None:
+                raise Conflict(f"Task {task_id} is not in progress.", code="task_not_in_progress")
+        else:
+            target = person_id
         # Serialises with the sweep, logout and the assigner acting on this person.
         person = engine.person_lock(target)
         # Serialises with anything releasing or completing this task.
-        task = Task.objects.select_for_update().get(pk=task_id)
-
+        task = sql.task_lock(task_id)
+        if task is None:
+            raise NotFound(f"Task {task_id} does not exist.")
         if task.status == TaskStatus.IN_PROGRESS and task.assigned_to_id == person.pk:
-            Task.objects.filter(pk=task.pk).update(status=TaskStatus.COMPLETED)
-            closed = Assignment.objects.filter(open_task=task.pk, person_id=person.pk).update(
-                completed_at=Now(), ended_at=Now(), end_reason=EndReason.COMPLETED
-            )
-            assert closed == 1, "an in-progress task has exactly one open assignment"
-            # Event: under the task lock (docs/events.md).
-            event_services.event_emit(
-                EventType.TASK_COMPLETED,
-                task_id=task.pk,
-                person_id=person.pk,
-                external_id=task.external_id,
-            )
-            counters.count(counters.COMPLETIONS)
-            task.status = TaskStatus.COMPLETED
-            # The person's own complete is a sign of life; a supervisor's is not, and a
-            # holder whose session expired gets no next task (the sweep will sign them out).
-            acting_self = person_id is not None
-            Person.objects.filter(pk=person.pk).update(
-                is_busy=False,
-                idle_since=Now(),
-                **({"last_heartbeat": Now()} if acting_self else {}),
-            )
-            next_task = None
-            if acting_self or person.is_live:
-                next_task = engine.next_task_give(person, source=AssignmentSource.COMPLETE)
-            return CompleteResult(task=task, next_task=next_task)
-
-        if task.status == TaskStatus.COMPLETED and task.assigned_to_id == person.pk:
+            return _task_reviewed(task, person, verdict, acting_self=person_id is not None)
+        if Assignment.objects.filter(
+            task_id=task.pk, person_id=person.pk, end_reason=EndReason.COMPLETED
+        ).exists():
             # The same complete again (a retry after a lost response): answer as before.
             current = Task.objects.filter(in_progress_person=person.pk).first()
             return CompleteResult(task=task, next_task=current, changed=False)
-
         if (
             person_id is not None
             and not Assignment.objects.filter(task_id=task.pk, person_id=person.pk).exists()
@@ -383,6 +392,75 @@ def task_complete(*, task_id: int, person_id: int | None = None) -> CompleteResu
             "or has been given to someone else.",
             code="task_not_in_progress",
         )
+
+
+def _task_reviewed(task: Task, person: Person, verdict, *, acting_self: bool) -> CompleteResult:
+    """The review of a task in progress for `person` (both locked): close their assignment
+    with the verdict; the task goes back to the queue for its next review, or is completed
+    or disputed; the person gets their next task. Its events and counts are written with
+    the next task's, in one statement each."""
+    closed = sql.review_close(
+        task.pk, person.pk, outcome=verdict.outcome, notes=verdict.notes, defects=verdict.defects
+    )
+    assert closed == 1, "an in-progress task has exactly one open assignment"
+    task.reviews_done += 1
+    if task.reviews_required == 1 and task.reviews_done == 1 and reviews.audit_sampled():
+        task.reviews_required, task.sampled = 2, True
+    counts = {counters.COMPLETIONS: 1, **{counters.defects(code): 1 for code in verdict.defects}}
+    if verdict.outcome:
+        counts[counters.reviews(verdict.outcome)] = 1
+    data: dict = {"outcome": verdict.outcome} if verdict.outcome else {}
+    if task.reviews_done < task.reviews_required:
+        # More reviews to come, each by someone else: never again to this person.
+        task.status, task.assigned_to_id = TaskStatus.PENDING, None
+        Exclusion.objects.bulk_create(
+            [Exclusion(task_id=task.pk, person_id=person.pk, reason=ExclusionReason.REVIEWED)],
+            # Declined before, then given to them by a supervisor: excluded already.
+            ignore_conflicts=True,
+        )
+        event = EventType.TASK_REVIEWED
+        data |= {"reviews_done": task.reviews_done, "reviews_required": task.reviews_required}
+        counts[counters.SAMPLED] = int(task.sampled and task.reviews_done == 1)
+    else:
+        if task.reviews_required == 1:
+            task.status, task.outcome = reviews.final([verdict.outcome])
+        else:
+            given = Assignment.objects.filter(task_id=task.pk, end_reason=EndReason.COMPLETED)
+            task.status, task.outcome = reviews.final(given.values_list("outcome", flat=True))
+        if task.status == TaskStatus.DISPUTED:
+            event, data = EventType.TASK_DISPUTED, {}
+            counts[counters.DISPUTES] = 1
+        else:
+            event, data = EventType.TASK_COMPLETED, (
+                {"outcome": task.outcome} if task.outcome else {}
+            )
+            counts[counters.outcomes(task.outcome)] = 1
+    sql.task_reviewed(task)
+    # The event: under the task lock (docs/events.md).
+    events = [(event, task.pk, person.pk, task.external_id, data or None)]
+    # The person's own complete is a sign of life; a supervisor's is not, and a holder whose
+    # session expired gets no next task (the sweep will sign them out).
+    next_task = None
+    if acting_self or person.is_live:
+        next_task = engine.next_task_give(
+            person,
+            source=AssignmentSource.COMPLETE,
+            exclude=(task.pk,) if task.status == TaskStatus.PENDING else (),
+            busy_already=True,
+            also_events=events,
+            also_counts=counts,
+        )
+    if next_task is None:
+        event_services.events_emit_each(events)
+        counters.count_many(counts)
+        Person.objects.filter(pk=person.pk).update(
+            is_busy=False,
+            idle_since=Now(),
+            **({"last_heartbeat": Now()} if acting_self else {}),
+        )
+    elif acting_self:
+        sql.person_sign_in(person, now=person.db_now, new_session=False, busy=False)
+    return CompleteResult(task=task, next_task=next_task)
 
 
 @dataclass
@@ -471,8 +549,10 @@ def task_decline(
         )
 
 
-# The task fields a supervisor may change while the task waits (the routing), and always.
+# The task fields a supervisor may change while the task waits (the routing, the reviews it
+# needs), and always (the description).
 ROUTING_FIELDS = ("priority", "skill", "max_handle_seconds", "expires_at")
+PENDING_FIELDS = (*ROUTING_FIELDS, "reviews_required")
 
 
 @retry_transaction
@@ -484,7 +564,7 @@ def task_update(*, actor, task_id: int, changes: dict) -> Task:
     Raises NotFound, Conflict (routing of a task that is not pending; any change to a
     closed task), ValidationError with field errors (`tasks.routing`, description limits).
     """
-    unknown = set(changes) - {*ROUTING_FIELDS, "description"}
+    unknown = set(changes) - {*PENDING_FIELDS, "description"}
     if unknown:
         raise ValidationError({name: ["This field cannot be changed."] for name in unknown})
     with transaction.atomic():
@@ -502,7 +582,7 @@ def task_update(*, actor, task_id: int, changes: dict) -> Task:
                 del changed["skill"]
         if not changed:
             return task
-        routed = [name for name in changed if name in ROUTING_FIELDS]
+        routed = [name for name in changed if name in PENDING_FIELDS]
         if routed and task.status != TaskStatus.PENDING:
             raise Conflict(
                 f"Task {task_id} is {task.get_status_display().lower()}: its "
@@ -511,7 +591,16 @@ def task_update(*, actor, task_id: int, changes: dict) -> Task:
             )
         if task.status not in (TaskStatus.PENDING, TaskStatus.IN_PROGRESS):
             raise Conflict(f"Task {task_id} is {task.get_status_display().lower()}.")
-        if routed:
+        if "reviews_required" in changed:
+            problem = reviews.reviews_required_problem(changed["reviews_required"])
+            if problem is None and changed["reviews_required"] <= task.reviews_done:
+                problem = (
+                    f"It has had {task.reviews_done} reviews already: more than that, or "
+                    "leave it."
+                )
+            if problem:
+                raise ValidationError({"reviews_required": [problem]})
+        if any(name in ROUTING_FIELDS for name in routed):
             problems = routing.routing_problems(
                 **{
                     name: changed.get(name, getattr(task, name))

@@ -367,6 +367,69 @@ def task_from_row(row) -> Task:
     return columns(db, Task, "t").instance(db, row)
 
 
+@per_database
+def _task_lock_sql() -> str:
+    return (
+        f"SELECT {columns(connection, Task, 't').sql} FROM {table(Task)} {q('t')}"
+        f" WHERE {col(Task, 'id', 't')} = %s" + rawsql.for_update()
+    )
+
+
+def task_lock(task_id: int) -> Task | None:
+    """Lock a task's row (after its people's: the lock order) and return it; None for an
+    unknown id."""
+    db = rawsql.db()
+    row = rawsql.fetchone(db, _task_lock_sql(db), [task_id])
+    return None if row is None else columns(db, Task, "t").instance(db, row)
+
+
+# --- reviews (docs/engine.md, "Outcomes") ---
+
+
+@per_database
+def _review_close_sql() -> str:
+    now = rawsql.now_sql(connection)
+    assigned = ", ".join(
+        f"{col(Assignment, name)} = %s" for name in ("end_reason", "outcome", "notes", "defects")
+    )
+    return (
+        f"UPDATE {table(Assignment)} SET {col(Assignment, 'completed_at')} = {now},"
+        f" {col(Assignment, 'ended_at')} = {now}, {assigned}"
+        f" WHERE {col(Assignment, 'open_task')} = %s AND {col(Assignment, 'person')} = %s"
+    )
+
+
+def review_close(task_id: int, person_id: int, *, outcome: str, notes: str, defects) -> int:
+    """Close the open assignment of this task and person as completed, with the review's
+    verdict, notes and defect codes (None or a list): the rows closed (1, or 0 if it was not
+    open). The caller holds the person's and the task's locks."""
+    db = rawsql.db()
+    stored = Assignment._meta.get_field("defects").get_db_prep_value(
+        list(defects) if defects else None, db
+    )
+    params = ["COMPLETED", outcome, notes, stored, task_id, person_id]
+    return rawsql.execute(db, _review_close_sql(db), params)
+
+
+@per_database
+def _task_reviewed_sql(back: bool) -> str:
+    assigned = ", ".join(
+        f"{col(Task, name)} = %s"
+        for name in ("status", "reviews_done", "reviews_required", "sampled", "outcome")
+    )
+    freed = f", {col(Task, 'assigned_to')} = NULL" if back else ""
+    return f"UPDATE {table(Task)} SET {assigned}{freed} WHERE {col(Task, 'id')} = %s"
+
+
+def task_reviewed(task: Task) -> None:
+    """Write a reviewed task's status, reviews, sampling and outcome as the instance has
+    them; a task back in the queue (PENDING) loses its holder. The caller holds its lock."""
+    db = rawsql.db()
+    back = task.status == TaskStatus.PENDING
+    params = [task.status, task.reviews_done, task.reviews_required, task.sampled, task.outcome]
+    rawsql.execute(db, _task_reviewed_sql(db, back), [*params, task.pk])
+
+
 def tasks_hand_over(pairs: list[tuple[int, int]], *, source: str, now=None) -> None:
     """Give each (person, task) pair's task to its person, two statements for any number
     of pairs. The caller holds the locks on all those rows, and marks the people busy.
@@ -424,22 +487,52 @@ def _this_hour() -> tuple[str, list]:
 
 
 @per_database
-def _counter_add_sql() -> str:
-    value, hour = col(Counter, "value"), col(Counter, "hour")
+def _counter_add_sql(n: int) -> str:
+    value, hour, name = col(Counter, "value"), col(Counter, "hour"), col(Counter, "name")
+    added = "%s" if n == 1 else f"CASE {name}{' WHEN %s THEN %s' * n} END"
     return (
-        f"UPDATE {table(Counter)} SET {value} = {value} + %s"
-        f" WHERE {col(Counter, 'name')} = %s AND {col(Counter, 'shard')} = %s"
+        f"UPDATE {table(Counter)} SET {value} = {value} + {added}"
+        f" WHERE {name} IN ({placeholders(range(n))}) AND {col(Counter, 'shard')} = %s"
         f" AND {hour} IN (%s, {_this_hour(connection)[0]})"
     )
 
 
-def counter_add(name: str, shard: int, n: int) -> int:
-    """Add `n` to one shard of a running total and of its count for the current hour: the
-    rows updated, 2 unless one of them does not exist yet."""
+def counter_add(counts: dict[str, int], shard: int) -> int:
+    """Add each of `counts` (name → n) to one shard of its running total and of its count
+    for the current hour, in one statement: the rows updated, 2 per name unless some do not
+    exist yet. The rows are locked in index order (hour first: every running total's row
+    before any hour's), whatever the names."""
     db = rawsql.db()
     all_time = rawsql.datetime_to_db(db, Counter.ALL_TIME)
-    params = [n, name, shard, all_time, *_this_hour(db)[1]]
-    return rawsql.execute(db, _counter_add_sql(db), params)
+    names = sorted(counts)
+    if len(names) == 1:
+        added = [counts[names[0]]]
+    else:
+        added = [v for name in names for v in (name, counts[name])]
+    params = [*added, *names, shard, all_time, *_this_hour(db)[1]]
+    return rawsql.execute(db, _counter_add_sql(db, len(names)), params)
+
+
+@per_database
+def _counter_rows_sql(n: int) -> str:
+    hour = col(Counter, "hour")
+    return (
+        f"SELECT {col(Counter, 'name')}, {hour} = %s FROM {table(Counter)}"
+        f" WHERE {col(Counter, 'name')} IN ({placeholders(range(n))})"
+        f" AND {col(Counter, 'shard')} = %s AND {hour} IN (%s, {_this_hour(connection)[0]})"
+    )
+
+
+def counter_rows(names: list[str], shard: int) -> set[tuple[str, bool]]:
+    """Which of these names' rows exist on this shard: (name, True) for a running total's,
+    (name, False) for the current hour's."""
+    db = rawsql.db()
+    all_time = rawsql.datetime_to_db(db, Counter.ALL_TIME)
+    params = [all_time, *names, shard, all_time, *_this_hour(db)[1]]
+    return {
+        (name, bool(total))
+        for name, total in rawsql.fetchall(db, _counter_rows_sql(db, len(names)), params)
+    }
 
 
 @per_database

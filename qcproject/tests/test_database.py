@@ -62,7 +62,12 @@ def history(transactional_db):
     people = Person.objects.bulk_create([Person(user=u, name=u.username) for u in users])
     Task.objects.bulk_create(
         [
-            Task(description="done", status=TaskStatus.COMPLETED, assigned_to=people[i % 50])
+            Task(
+                description="done",
+                status=TaskStatus.COMPLETED,
+                reviews_done=1,
+                assigned_to=people[i % 50],
+            )
             for i in range(5000)
         ]
     )

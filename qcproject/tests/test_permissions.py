@@ -55,6 +55,14 @@ MATRIX = {
         (401, 403, 403, 200),
     ),
     ("tasks-cancel", "post"): ("/tasks/{task}/cancel", None, (401, 403, 403, 200)),
+    # The catalogue: anyone signed in who reviews or supervises.
+    ("defect-codes-list", "get"): ("/defect-codes", None, (401, 200, 200, 200)),
+    # Only a disputed task is resolved: the task in progress is a conflict.
+    ("tasks-resolve", "post"): (
+        "/tasks/{task}/resolve",
+        {"outcome": "pass", "note": "checked"},
+        (401, 403, 403, 409),
+    ),
     # Logins: supervisors only (reactivating an active login is a conflict).
     ("personnel-account", "get"): ("/personnel/{person}/account", None, (401, 403, 403, 200)),
     ("personnel-set-password", "post"): (

@@ -60,8 +60,10 @@ def test_request_bodies_are_json_only(schema):
         ("/personnel/{id}/set-password", "post"),
         ("/tasks", "post"),
         ("/tasks/{id}", "patch"),
+        ("/tasks/{id}/complete", "post"),
         ("/tasks/{id}/decline", "post"),
         ("/tasks/{id}/reassign", "post"),
+        ("/tasks/{id}/resolve", "post"),
     }
     assert all(media_types == ["application/json"] for media_types in bodies.values())
 

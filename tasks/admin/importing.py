@@ -35,9 +35,10 @@ class ImportForm(forms.Form):
             "An Excel workbook (.xlsx, first sheet), a CSV file (comma, semicolon or tab "
             "separated) with a header row, or a JSON list of objects like "
             '{"description": "…", "priority": 5, "skill": "welding"}. Columns: description, '
-            "and optionally external_id, priority (0–9), skill, max_handle_seconds and "
-            "expires_at (a date and time; without a zone, the site's); a task whose "
-            "external_id was imported before is skipped."
+            "and optionally external_id, priority (0–9), skill, max_handle_seconds, "
+            "expires_at (a date and time; without a zone, the site's) and reviews_required "
+            "(1–5, the different people who review it); a task whose external_id was "
+            "imported before is skipped."
         ),
     )
     encoding = forms.ChoiceField(

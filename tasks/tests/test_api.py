@@ -22,6 +22,9 @@ def test_supervisor_creates_one_task(api, supervisor):
         "skill",
         "max_handle_seconds",
         "expires_at",
+        "reviews_required",
+        "reviews_done",
+        "outcome",
     }
     assert r.data["description"] == "Check batch 7"
     assert r.data["status"] == TaskStatus.PENDING and r.data["assigned_to_id"] is None

@@ -50,7 +50,11 @@ def _history(days_ago: float, *, person, n: int = 1) -> None:
     done = then + timedelta(minutes=5)
     ids = [t.pk for t in tasks]
     Task.objects.filter(pk__in=ids).update(
-        created_at=then, first_assigned_at=then, status="COMPLETED", assigned_to=person
+        created_at=then,
+        first_assigned_at=then,
+        status="COMPLETED",
+        reviews_done=1,
+        assigned_to=person,
     )
     Assignment.objects.bulk_create(
         [

@@ -58,6 +58,7 @@ def history(person, *, hours: int = 30) -> None:
                 Task(
                     description=f"Inspect lot H{h}-{n}",
                     status=TaskStatus.COMPLETED,
+                    reviews_done=1,
                     assigned_to=person,
                     created_at=created,
                     first_assigned_at=created + wait,
@@ -217,7 +218,10 @@ def test_assignment_list_fits_1280_px(browser, live_server, shift):
         descriptions=["Check packaging and labelling of order SO-10482 against the customer spec"]
     )
     Task.objects.filter(pk=long_task.pk).update(
-        status=TaskStatus.COMPLETED, assigned_to=person, first_assigned_at=Now()
+        status=TaskStatus.COMPLETED,
+        reviews_done=1,
+        assigned_to=person,
+        first_assigned_at=Now(),
     )
     Assignment.objects.create(
         task=long_task,

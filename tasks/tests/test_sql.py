@@ -210,12 +210,12 @@ def test_assign_pairs_writes_people_assignments_and_tasks(alice, bob):
 
 
 def test_counter_rows_for_the_total_and_the_hour():
-    assert sql.counter_add("probe", 3, 5) == 0  # neither row exists yet
+    assert sql.counter_add({"probe": 5}, 3) == 0  # neither row exists yet
     sql.counter_insert_or_add("probe", 3, 5, this_hour=False)
-    assert sql.counter_add("probe", 3, 1) == 1  # the total's row only
+    assert sql.counter_add({"probe": 1}, 3) == 1  # the total's row only
     sql.counter_insert_or_add("probe", 3, 1, this_hour=True)
     sql.counter_insert_or_add("probe", 3, 2, this_hour=True)  # exists now: added to
-    assert sql.counter_add("probe", 3, 10) == 2
+    assert sql.counter_add({"probe": 10}, 3) == 2
 
     rows = {
         c.hour == Counter.ALL_TIME: c.value for c in Counter.objects.filter(name="probe", shard=3)
@@ -224,6 +224,19 @@ def test_counter_rows_for_the_total_and_the_hour():
     (hour,) = Counter.objects.exclude(hour=Counter.ALL_TIME).values_list("hour", flat=True)
     assert (hour.minute, hour.second, hour.microsecond) == (0, 0, 0)
     assert db_now() - hour < timedelta(hours=1)
+
+
+
+def test_counts_of_several_names_in_one_statement_create_what_is_missing():
+    from tasks import counters
+
+    counters.count("a")  # both of a's rows exist; none of b's
+    sql.counter_insert_or_add("c", 0, 0, this_hour=False)  # c's total only, on one shard
+    for _ in range(3):
+        counters.count_many({"a": 2, "b": 3, "c": 1, "none": 0})
+    assert counters.totals() == {"a": 7, "b": 9, "c": 3}
+    hours = counters.since(Counter.objects.exclude(hour=Counter.ALL_TIME).first().hour)
+    assert hours == {"a": 7, "b": 9, "c": 3}
 
 
 # --- locks: a second connection, in a thread ---
