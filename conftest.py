@@ -26,6 +26,15 @@ def fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def fresh_defect_catalogue():
+    """Each test reads the defect catalogue anew: a process trusts what it read for a few
+    seconds (`tasks.reviews.active_codes`), and a test's rollback sends no signal."""
+    from tasks import reviews
+
+    reviews.catalogue_changed()
+
+
 @pytest.fixture
 def make_person(db):
     from personnel.services import person_create

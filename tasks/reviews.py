@@ -9,6 +9,7 @@ person; their verdicts make its final outcome, or a dispute when a pass meets a 
 """
 
 import random
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -59,15 +60,41 @@ def _codes(defects, errors) -> tuple[str, ...]:
         errors["defects"] = [f"At most {MAX_DEFECTS} defect codes in one review."]
         return ()
     if codes:
-        known = set(
-            DefectCode.objects.filter(code__in=codes, active=True).values_list("code", flat=True)
-        )
-        unknown = [c for c in codes if c not in known]
+        unknown = [c for c in codes if c not in active_codes()]
+        if unknown:  # perhaps added since the catalogue was read: read it again
+            unknown = [c for c in codes if c not in active_codes(fresh=True)]
         if unknown:
             errors["defects"] = [
                 f"Not in the catalogue of active defect codes: {', '.join(unknown)}."
             ]
     return codes
+
+
+# The active codes, as this process read them last, and when (time.monotonic()).
+_catalogue: tuple[frozenset[str], float] = (frozenset(), -1e9)
+# How long a process trusts what it read: a code deactivated in the admin is refused by every
+# process within this many seconds (at once by the process that saved it); a code added is
+# accepted at once (an unknown code reads the catalogue again).
+CATALOGUE_SECONDS = 10.0
+
+
+def active_codes(*, fresh: bool = False) -> frozenset[str]:
+    """The active defect codes: read from the database at most every CATALOGUE_SECONDS per
+    process (a review with defect codes is a complete, the most frequent request), or now
+    with `fresh`."""
+    global _catalogue
+    codes, read_at = _catalogue
+    if fresh or time.monotonic() - read_at > CATALOGUE_SECONDS:
+        codes = frozenset(DefectCode.objects.filter(active=True).values_list("code", flat=True))
+        _catalogue = (codes, time.monotonic())
+    return codes
+
+
+def catalogue_changed() -> None:
+    """The catalogue changed (a code saved or deleted in this process): read it again next
+    time."""
+    global _catalogue
+    _catalogue = (frozenset(), -1e9)
 
 
 def reviews_required_problem(value) -> str | None:
