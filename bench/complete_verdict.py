@@ -4,8 +4,9 @@ The complete → next load of `time-to-assign` (16 people complete task after ta
 `POST /tasks/{id}/complete`, each answer carrying the next task, while 2,000 tasks wait;
 gunicorn as deployed and the assigner running), once with every complete sending a review
 (`VERDICT`: a fail, a short note and two defect codes of the catalogue) and once bare (no
-body), in the same repetition, the order alternating between repetitions; the ratios are
-paired within each repetition.
+body), in the same repetition: bare, review, review, bare (the next repetition the other
+way round), each variant's two runs taken together, so that a drift of the machine within the
+repetition falls on both alike; the ratios are paired within each repetition.
 """
 
 import time
@@ -25,7 +26,7 @@ MAX_COST = 1.1
 
 def _completes(port: int, workers: list[dict], body, budget: int) -> dict:
     """One run from a fresh backlog: `workers` sign in (each gets a task), then complete
-    `budget` tasks between them. Returns completes/s and the p50/p99 latency."""
+    `budget` tasks between them. Returns its seconds and each complete's latency (ms)."""
     db.reset_work(signed_in=[], pending=BACKLOG)
     client.run(sign_in(port, workers))
     current = dict(
@@ -45,9 +46,14 @@ def _completes(port: int, workers: list[dict], body, budget: int) -> dict:
         )
         if stored != len(results):
             raise RuntimeError(f"complete-verdict: {stored} reviews stored of {len(results)}")
-    ms = [r["ms"] for r in results]
+    return {"seconds": elapsed, "ms": [r["ms"] for r in results]}
+
+
+def _figures(runs: list[dict]) -> dict:
+    """Completes/s and latency percentiles of runs taken together."""
+    ms = [x for r in runs for x in r["ms"]]
     return {
-        "rate": len(results) / elapsed,
+        "rate": len(ms) / sum(r["seconds"] for r in runs),
         "p50": percentile(ms, 50),
         "p99": percentile(ms, 99),
     }
@@ -65,12 +71,16 @@ def run(ctx) -> list[Result]:
         for body in variants.values():  # warm-up: every worker's first requests of each kind
             _completes(web.port, workers, body, COMPLETES // 4)
         for rep in range(ctx.repeat):
-            order = list(variants) if rep % 2 == 0 else list(reversed(variants))
+            ab = list(variants) if rep % 2 == 0 else list(reversed(variants))
+            order = ab + ab[::-1]
+            got: dict[str, list[dict]] = {name: [] for name in variants}
             for name in order:
-                runs[name].append(_completes(web.port, workers, variants[name], COMPLETES))
+                got[name].append(_completes(web.port, workers, variants[name], COMPLETES))
+            for name, pair in got.items():
+                runs[name].append(_figures(pair))
             b, v = runs["bare"][-1], runs["verdict"][-1]
             ctx.log(
-                f"  complete-verdict rep {rep + 1} ({' then '.join(order)}):"
+                f"  complete-verdict rep {rep + 1} ({', '.join(order)}):"
                 f" bare {b['rate']:.0f}/s p50 {b['p50']:.0f} ms p99 {b['p99']:.0f} ms;"
                 f" verdict {v['rate']:.0f}/s p50 {v['p50']:.0f} ms p99 {v['p99']:.0f} ms"
                 f" ({v['rate'] / b['rate']:.2f}× the rate)"
