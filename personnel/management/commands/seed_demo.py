@@ -229,15 +229,11 @@ class Command(BaseCommand):
         sign in (each gets a task), complete with the scripted verdicts (each answer gives
         the next task) until none is left, and sign out; then a supervisor resolves one
         dispute."""
-        verdicts = {}
-        for task, (_, reviews) in zip(
-            task_create(
-                tasks=[NewTask(description=d, reviews_required=len(r)) for d, r in HISTORY]
-            ),
-            HISTORY,
-            strict=True,
-        ):
-            verdicts[task.pk] = reviews
+        created = task_create(
+            tasks=[NewTask(description=d, reviews_required=len(r)) for d, r in HISTORY]
+        )
+        # Each task's verdicts, in the order of its reviews.
+        verdicts = {task.pk: r for task, (_, r) in zip(created, HISTORY, strict=True)}
         for person in people:
             person_login(person_id=person.pk)
         for _ in range(len(HISTORY) * 3):  # rounds; a few suffice
