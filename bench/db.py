@@ -181,13 +181,15 @@ def reset_work(*, signed_in: list[int], pending: int, keep_completed: bool = Fal
     at one instant as by one bulk `POST /tasks`; returns once InnoDB has purged the rows
     deleted (`settle`)."""
     if keep_completed:
-        execute(
-            "DELETE a FROM qc_assignments a JOIN qc_tasks t ON t.id = a.task_id"
-            " WHERE t.status <> 'COMPLETED'"
-        )
+        for table, alias in (("qc_task_exclusions", "x"), ("qc_assignments", "a")):
+            execute(
+                f"DELETE {alias} FROM {table} {alias} JOIN qc_tasks t ON t.id = {alias}.task_id"
+                " WHERE t.status <> 'COMPLETED'"
+            )
         execute("DELETE FROM qc_tasks WHERE status <> 'COMPLETED'")
     else:
-        for table in ("qc_audit_events", "qc_assignments", "qc_tasks"):
+        # Exclusions (declines, reviews of tasks that need more) refer to their tasks.
+        for table in ("qc_audit_events", "qc_task_exclusions", "qc_assignments", "qc_tasks"):
             execute(f"DELETE FROM {table}")
     execute(
         "UPDATE qc_personnel SET is_logged_in = 0, is_busy = 0, last_heartbeat = NULL,"
@@ -215,6 +217,17 @@ def add_pending(n: int, *, description: str = "bench task") -> None:
             "INSERT INTO qc_tasks (description, status, created_at)"
             f" SELECT CONCAT(%s, ' ', seq), 'PENDING', NOW(6) FROM seq_1_to_{int(n)}",
             [description],
+        )
+
+
+def defect_codes(codes: dict[str, str]) -> None:
+    """Active defect codes in the catalogue ({code: description}), as a supervisor keeps
+    them in the admin; those already there are made active."""
+    for code, description in codes.items():
+        execute(
+            "INSERT INTO qc_defect_codes (code, description, active) VALUES (%s, %s, 1)"
+            " ON DUPLICATE KEY UPDATE active = 1",
+            [code, description],
         )
 
 

@@ -22,9 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CASES = [
     "burn-down",
+    "burn-down-reviews2",
     "pick",
     "shift-start",
     "time-to-assign",
+    "complete-verdict",
     "heartbeat",
     "history",
     "memory",

@@ -65,11 +65,12 @@ def _waits_ms(task_ids: list[int], timeout: float) -> list[float]:
         time.sleep(0.2)
 
 
-async def _complete_loop(
-    port: int, people: list[dict], current: dict[int, int], budget: int
+async def complete_loop(
+    port: int, people: list[dict], current: dict[int, int], budget: int, body=None
 ) -> list[dict]:
     """Each worker is one person completing task after task; the answer's `next_task` is
-    what they complete next, so each handoff must be exactly one request."""
+    what they complete next, so each handoff must be exactly one request. `body`: the JSON
+    body of every complete (a verdict), none by default (a bare complete)."""
     out: list[dict] = []
     counter = {"left": budget}
 
@@ -77,7 +78,7 @@ async def _complete_loop(
         while task_id is not None and counter["left"] > 0:
             counter["left"] -= 1
             r = await client.request(
-                port, "POST", f"/tasks/{task_id}/complete", token=person["token"]
+                port, "POST", f"/tasks/{task_id}/complete", token=person["token"], body=body
             )
             nxt = (r.json() or {}).get("next_task") if r.status == 200 else None
             out.append({"status": r.status, "ms": r.seconds * 1000, "next": nxt is not None})
@@ -108,12 +109,12 @@ def run(ctx) -> list[Result]:
             workers = people[:WORKERS]
             db.reset_work(signed_in=[], pending=BACKLOG)
             # Everyone gets a task by signing in through the API, as a person would.
-            client.run(_sign_in(web.port, workers))
+            client.run(sign_in(web.port, workers))
             current = dict(
                 db.fetchall("SELECT assigned_to_id, id FROM qc_tasks WHERE status = 'IN_PROGRESS'")
             )
             started = time.monotonic()
-            results = client.run(_complete_loop(web.port, workers, current, COMPLETES))
+            results = client.run(complete_loop(web.port, workers, current, COMPLETES))
             elapsed = time.monotonic() - started
             bad = [r for r in results if r["status"] != 200]
             if bad:
@@ -163,7 +164,8 @@ def run(ctx) -> list[Result]:
     ]
 
 
-async def _sign_in(port: int, people: list[dict]) -> None:
+async def sign_in(port: int, people: list[dict]) -> None:
+    """`people` sign in through `POST /personnel/login`, eight at a time."""
     for chunk in range(0, len(people), 8):
         await asyncio.gather(
             *(

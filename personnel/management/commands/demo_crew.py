@@ -35,6 +35,14 @@ WORKING_BEAT = 25
 WAITING_BEAT = 4
 BREAK = (30, 90)
 BREAK_CHANCE = 0.08  # after each completed task
+# A review's verdict: a fail this often (with 1–2 codes of GET /defect-codes), a note this
+# often with either verdict.
+FAIL_CHANCE = 0.15
+NOTE_CHANCE = 0.3
+PASS_NOTES = ["All within spec.", "Checked against the drawing, rev C.", "Sample of 10, all good."]
+FAIL_NOTES = ["Found on 2 of 10 units.", "Photos attached to the NCR.", "Batch put on hold."]
+# A share of the producer's tasks needs two reviews (each by a different person).
+TWO_REVIEWS_CHANCE = 0.2
 # The producer keeps the queue between these, adding a few tasks at a time.
 QUEUE_LOW, QUEUE_HIGH = 4, 20
 
@@ -100,6 +108,7 @@ class Client:
 class Tally:
     lock: threading.Lock = field(default_factory=threading.Lock)
     completed: int = 0
+    failed: int = 0  # of the completed: reviews with a fail
     created: int = 0
     sign_ins: int = 0
     breaks: int = 0
@@ -122,6 +131,7 @@ class Person:
         self.tally = tally
         self.say = say
         self.person = None  # the API's person object, as last answered
+        self.defect_codes = None  # the active codes (GET /defect-codes), read when needed
 
     def wait(self, seconds: float) -> bool:
         """Sleep `seconds` at the crew's pace; False when the crew is stopping."""
@@ -142,6 +152,7 @@ class Person:
     def shift(self) -> None:
         """Sign in, work until a break, sign out for it."""
         self.person = self.client.call("POST", "/personnel/login", {})
+        self.defect_codes = None  # a supervisor may have changed the catalogue meanwhile
         self.tally.add(sign_ins=1)
         self.say(f"{self.person['name']} signed in")
         while not self.stop.is_set():
@@ -175,16 +186,43 @@ class Person:
             current = self.person.get("current_task")
             if current is None or current["id"] != task["id"]:
                 return True  # a supervisor moved the task: go on with what there is
+        verdict = self.verdict()
         try:
-            answer = self.client.call("POST", f"/tasks/{task['id']}/complete")
+            try:
+                answer = self.client.call("POST", f"/tasks/{task['id']}/complete", verdict)
+            except ApiError as exc:
+                if exc.status != 400 or not verdict.get("defects"):
+                    raise
+                # A supervisor retired a code meanwhile: the catalogue again, the verdict alone.
+                self.defect_codes = None
+                verdict.pop("defects")
+                answer = self.client.call("POST", f"/tasks/{task['id']}/complete", verdict)
         except ApiError as exc:
             if exc.status == 409:  # released or reassigned meanwhile
                 return self.heartbeat()
             raise
-        self.tally.add(completed=1)
-        self.say(f"{self.person['name']} completed task {task['id']}")
+        self.tally.add(completed=1, failed=int(verdict["outcome"] == "fail"))
+        found = f" ({', '.join(verdict['defects'])})" if verdict.get("defects") else ""
+        self.say(f"{self.person['name']} completed task {task['id']}: {verdict['outcome']}{found}")
         self.person["current_task"] = answer.get("next_task")
         return True
+
+    def verdict(self) -> dict:
+        """A review as a person gives one: mostly a pass; a fail logs one or two codes of the
+        active catalogue (GET /defect-codes, read once a shift); now and then a note."""
+        if self.rng.random() < FAIL_CHANCE:
+            if self.defect_codes is None:
+                self.defect_codes = [c["code"] for c in self.client.call("GET", "/defect-codes")]
+            verdict = {"outcome": "fail", "notes": ""}
+            if self.defect_codes:
+                k = min(len(self.defect_codes), self.rng.randint(1, 2))
+                verdict["defects"] = self.rng.sample(self.defect_codes, k)
+            notes = FAIL_NOTES
+        else:
+            verdict, notes = {"outcome": "pass", "notes": ""}, PASS_NOTES
+        if self.rng.random() < NOTE_CHANCE:
+            verdict["notes"] = self.rng.choice(notes)
+        return verdict
 
     def heartbeat(self) -> bool:
         try:
@@ -223,11 +261,7 @@ class Producer:
                 pending = self.client.call("GET", "/tasks/queue/size")["pending"]
                 if pending < QUEUE_HIGH:
                     wanted = self.rng.randint(1, 4) if pending >= QUEUE_LOW else QUEUE_LOW
-                    self.client.call(
-                        "POST",
-                        "/tasks",
-                        [{"description": self.description()} for _ in range(wanted)],
-                    )
+                    self.client.call("POST", "/tasks", [self.task() for _ in range(wanted)])
                     self.tally.add(created=wanted)
                     self.say(f"producer added {wanted} tasks ({pending} were waiting)")
             except (ApiError, OSError) as exc:
@@ -237,10 +271,14 @@ class Producer:
                 continue
             self.stop.wait(self.rng.uniform(8, 20) * self.pace)
 
-    def description(self) -> str:
+    def task(self) -> dict:
+        """A new task like one of the demo's, for a new lot; some need two reviews."""
         self.lot += 1
-        text = self.rng.choice(TASKS)
-        return f"{text} (lot {self.lot})"
+        description = self.rng.choice(TASKS)[0]
+        task = {"description": f"{description} (lot {self.lot})"}
+        if self.rng.random() < TWO_REVIEWS_CHANCE:
+            task["reviews_required"] = 2
+        return task
 
 
 class Command(BaseCommand):
@@ -332,6 +370,7 @@ class Command(BaseCommand):
         for thread in threads:
             thread.join(REQUEST_TIMEOUT * 2)
         say(
-            f"stopped: {tally.completed} tasks completed, {tally.created} added, "
+            f"stopped: {tally.completed} tasks completed ({tally.failed} failed), "
+            f"{tally.created} added, "
             f"{tally.sign_ins} sign-ins, {tally.breaks} breaks, {tally.errors} errors"
         )
