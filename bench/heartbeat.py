@@ -18,7 +18,7 @@ from .commit_probe import STALL_MS
 from .report import Result
 from .server import Gunicorn
 from .stats import median
-from .time_to_assign import _sign_in
+from .time_to_assign import sign_in
 
 PEOPLE = 500
 CONNECTIONS = 16
@@ -219,10 +219,7 @@ def run(ctx) -> list[Result]:
     completers = people[:COMPLETERS]
     seconds = ctx.args.heartbeat_seconds
     db.reset_work(signed_in=[p["id"] for p in people[COMPLETERS:]], pending=COMPLETE_BACKLOG)
-    db.execute(
-        "INSERT IGNORE INTO qc_defect_codes (code, description, active)"
-        " VALUES ('SCRATCH', 'Scratch', 1), ('DENT', 'Dent', 1)"
-    )
+    db.defect_codes({"SCRATCH": "Scratch", "DENT": "Dent"})
     scripts = {"bare": _script(ctx, people, bare=True), "api": _script(ctx, people, bare=False)}
     runs = {"bare": [], "api": [], "complete": [], "verdict": []}
 
@@ -236,7 +233,7 @@ def run(ctx) -> list[Result]:
 
     with Gunicorn(ctx.env, ctx.workdir / "gunicorn-heartbeat.log") as web:
         # The completers sign in through the API, as people do, and get a task each.
-        client.run(_sign_in(web.port, completers))
+        client.run(sign_in(web.port, completers))
         for name in runs:  # warm-up: every worker loads its code paths
             _wrk(web.port, script(name), 2)
         for rep in range(ctx.repeat):

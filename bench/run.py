@@ -26,7 +26,6 @@ CASES = [
     "pick",
     "shift-start",
     "time-to-assign",
-    "complete-verdict",
     "heartbeat",
     "history",
     "memory",
