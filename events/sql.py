@@ -67,6 +67,7 @@ def events_insert_each(rows) -> None:
             values.append(f"('{type}', {_id(task_id)}, {_id(person_id)}, {ext}, {body})")
         rawsql.execute(db, head + ", ".join(values), params)
 
+
 # --- fan-out: the deliveries of a range of events to one endpoint --------------------------
 
 

@@ -52,7 +52,7 @@ def verdict_clean(outcome=None, notes=None, defects=None) -> Verdict:
 
 def _codes(defects, errors) -> tuple[str, ...]:
     if isinstance(defects, str) or not all(isinstance(d, str) for d in defects):
-        errors["defects"] = ["A list of defect codes, such as [\"SCRATCH\"]."]
+        errors["defects"] = ['A list of defect codes, such as ["SCRATCH"].']
         return ()
     codes = tuple(dict.fromkeys(d.strip().upper() for d in defects if d.strip()))
     if len(codes) > MAX_DEFECTS:

@@ -431,8 +431,9 @@ def _task_reviewed(task: Task, person: Person, verdict, *, acting_self: bool) ->
             event, data = EventType.TASK_DISPUTED, {}
             counts[counters.DISPUTES] = 1
         else:
-            event, data = EventType.TASK_COMPLETED, (
-                {"outcome": task.outcome} if task.outcome else {}
+            event, data = (
+                EventType.TASK_COMPLETED,
+                ({"outcome": task.outcome} if task.outcome else {}),
             )
             counts[counters.outcomes(task.outcome)] = 1
     sql.task_reviewed(task)
@@ -595,8 +596,7 @@ def task_update(*, actor, task_id: int, changes: dict) -> Task:
             problem = reviews.reviews_required_problem(changed["reviews_required"])
             if problem is None and changed["reviews_required"] <= task.reviews_done:
                 problem = (
-                    f"It has had {task.reviews_done} reviews already: more than that, or "
-                    "leave it."
+                    f"It has had {task.reviews_done} reviews already: more than that, or leave it."
                 )
             if problem:
                 raise ValidationError({"reviews_required": [problem]})

@@ -226,7 +226,6 @@ def test_counter_rows_for_the_total_and_the_hour():
     assert db_now() - hour < timedelta(hours=1)
 
 
-
 def test_counts_of_several_names_in_one_statement_create_what_is_missing():
     from tasks import counters
 
