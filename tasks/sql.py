@@ -404,8 +404,12 @@ def review_close(task_id: int, person_id: int, *, outcome: str, notes: str, defe
     verdict, notes and defect codes (None or a list): the rows closed (1, or 0 if it was not
     open). The caller holds the person's and the task's locks."""
     db = rawsql.db()
-    stored = Assignment._meta.get_field("defects").get_db_prep_value(
-        list(defects) if defects else None, db
+    # No codes: SQL NULL, as the model says, not the JSON `null` the field would make of
+    # None (which `defects IS NULL`, and the ORM's `defects__isnull`, do not find).
+    stored = (
+        Assignment._meta.get_field("defects").get_db_prep_value(list(defects), db)
+        if defects
+        else None
     )
     params = ["COMPLETED", outcome, notes, stored, task_id, person_id]
     return rawsql.execute(db, _review_close_sql(db), params)

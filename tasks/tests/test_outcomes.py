@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Now
 
 from events.models import Event, EventType
@@ -140,6 +140,20 @@ def test_a_bare_complete_is_still_a_review_without_a_verdict(alice):
     assert (task.status, task.outcome, task.reviews_done) == (TaskStatus.COMPLETED, "", 1)
     assert counters.totals().get(counters.outcomes("")) == 1
     assert events_of(task) == [(EventType.TASK_COMPLETED, None)]
+
+
+def test_a_review_without_defect_codes_stores_sql_null(make_person, catalogue):
+    bare, logged = new_task("bare", age=10), new_task("logged")
+    person = make_person()
+    review(person, bare)
+    task_complete(task_id=logged.pk, person_id=person.pk, defects=["DENT"])
+
+    assert list(
+        Assignment.objects.filter(defects__isnull=True).values_list("task_id", flat=True)
+    ) == [bare.pk]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM qc_assignments WHERE defects IS NULL")
+        assert cursor.fetchone()[0] == 1
 
 
 def test_with_qc_require_outcome_a_bare_complete_is_refused_and_writes_nothing(alice, settings):
