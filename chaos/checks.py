@@ -317,7 +317,35 @@ def accounting(conn, batches, completes) -> tuple[list[str], int, dict]:
     figures = {
         "tasks": len(rows),
         "completed": statuses["COMPLETED"],
-        "disputed": statuses["DISPUTED"],
+        "reviews": _reviews(cur),
         "unclear_creates": sum(1 for b in batches if b.outcome == "unknown"),
     }
     return found, lost, figures
+
+
+def _reviews(cur) -> dict:
+    """What the reviews came to (docs/engine.md, "Outcomes"): tasks that needed several,
+    had several, were sampled or disputed; the verdicts given and the reviews logging
+    defect codes. The short run's test checks that there was something to check."""
+    cur.execute(
+        """SELECT COUNT(*), COALESCE(SUM(reviews_required > 1), 0),
+                  COALESCE(SUM(reviews_done > 1), 0), COALESCE(SUM(sampled), 0),
+                  COALESCE(SUM(status = 'DISPUTED'), 0)
+           FROM qc_tasks"""
+    )
+    _, several, reviewed_twice, sampled, disputed = cur.fetchone()
+    cur.execute(
+        """SELECT COALESCE(SUM(outcome = 'pass'), 0), COALESCE(SUM(outcome = 'fail'), 0),
+                  COALESCE(SUM(defects IS NOT NULL), 0)
+           FROM qc_assignments WHERE end_reason = 'COMPLETED'"""
+    )
+    passed, failed, with_defects = cur.fetchone()
+    return {
+        "several required": int(several),
+        "reviewed more than once": int(reviewed_twice),
+        "sampled": int(sampled),
+        "disputed": int(disputed),
+        "pass": int(passed),
+        "fail": int(failed),
+        "with defects": int(with_defects),
+    }

@@ -633,6 +633,7 @@ class Harness:
         out, rec = run.out, run.rec
         out.people = len(rec.people_seen)
         out.tasks = run.figures["tasks"]
+        out.reviews = run.figures["reviews"]
         out.requests = rec.requests
         statuses: dict = {}
         for (label, status), n in sorted(rec.statuses.items()):
