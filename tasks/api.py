@@ -107,8 +107,11 @@ class TasksViewSet(viewsets.GenericViewSet):
     def complete(self, request, pk: str):
         """Complete a task, with the reviewer's verdict (optional unless the site requires
         one); the answer carries the next task, already assigned."""
-        # A bare complete (no body) needs no validation: the most frequent request.
-        verdict = validated_body(TaskVerdictSerializer, request.data) if request.data else {}
+        # A bare complete (no body, or `{}`) needs no validation: the most frequent request.
+        # Any other body is validated, also a falsy one (`[]`, `false`, `0`, `""`): a body
+        # that is not an object is a 400, not a complete without a verdict.
+        bare = isinstance(request.data, dict) and not request.data
+        verdict = {} if bare else validated_body(TaskVerdictSerializer, request.data)
         person_id = None if is_supervisor(request.user) else acting_person_id(request.user)
         result = services.task_complete(task_id=int(pk), person_id=person_id, **verdict)
         result.task.next_task = result.next_task

@@ -371,3 +371,13 @@ def test_the_qc_persons_decline_answer_is_blind(api, make_person):
     r = api.post(f"/tasks/{task.pk}/decline", {"reason": "not mine"}, format="json")
     assert r.status_code == 200 and r.data["outcome"] is None
     assert Assignment.objects.get(task=task, person=bob).end_reason == EndReason.DECLINED
+
+
+@pytest.mark.parametrize("body", [[], ["pass"], False, 0, "", "pass"])
+def test_a_complete_body_that_is_not_an_object_is_400(api, alice, body):
+    task = new_task()
+    holds(alice, task)
+    before = count_rows()
+    r = complete(api, alice, task, body)
+    assert r.status_code == 400, r.data
+    assert count_rows() == before
