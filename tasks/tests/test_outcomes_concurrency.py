@@ -12,10 +12,19 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
+from events.models import Event, EventType
 from qcproject.exceptions import Conflict
 from tasks import interventions
 from tasks.assigner import assignment_cycle
-from tasks.models import Assignment, AssignmentSource, EndReason, Task, TaskStatus
+from tasks.models import (
+    Assignment,
+    AssignmentSource,
+    AuditAction,
+    AuditEvent,
+    EndReason,
+    Task,
+    TaskStatus,
+)
 from tasks.services import CompleteResult, task_complete
 from tasks.sessions import person_login, person_logout
 from tasks.testing import bulk_people
@@ -242,3 +251,38 @@ def test_reassign_to_another_racing_the_reviewers_complete_has_one_consistent_ou
 
     assert sum(wins.values()) == ROUNDS
     print(f"reassign to another vs the reviewer's complete: {dict(wins)}")
+
+
+def test_two_supervisors_resolving_one_dispute_resolve_it_once(make_person, supervisor):
+    first, second = make_person().pk, make_person().pk
+    wins = Counter()
+
+    for round_ in range(ROUNDS // 2):
+        task = Task.objects.create(description=f"round {round_}", reviews_required=2)
+        for person_id, outcome in ((first, "pass"), (second, "fail")):
+            assert person_login(person_id=person_id).current_task.pk == task.pk
+            task_complete(task_id=task.pk, person_id=person_id, outcome=outcome)
+        assert Task.objects.get(pk=task.pk).status == TaskStatus.DISPUTED
+
+        results = run_at_once(
+            *(
+                lambda task=task, outcome=outcome: interventions.task_resolve(
+                    actor=supervisor, task_id=task.pk, outcome=outcome, note=f"said {outcome}"
+                )
+                for outcome in ("pass", "fail")
+            )
+        )
+
+        won = [r for r in results if isinstance(r, interventions.InterventionResult)]
+        lost = [r for r in results if isinstance(r, Conflict)]
+        assert len(won) == 1 and len(lost) == 1, results
+        assert lost[0].code == "task_not_disputed"
+        task.refresh_from_db()
+        assert (task.status, task.outcome) == (TaskStatus.COMPLETED, won[0].task.outcome)
+        assert task.resolution_note == f"said {task.outcome}"
+        assert AuditEvent.objects.filter(action=AuditAction.RESOLVE, task=task).count() == 1
+        assert Event.objects.filter(type=EventType.TASK_RESOLVED, task_id=task.pk).count() == 1
+        wins[task.outcome] += 1
+        assert_invariants(expected_tasks=round_ + 1)
+
+    print(f"two resolves of one dispute: {dict(wins)}")
