@@ -16,9 +16,15 @@ from django.db.models.functions import Now
 from events.models import Event, EventType
 from personnel.models import Person
 from personnel.selectors import person_get
+from qcproject.db import db_now
 from qcproject.exceptions import Conflict, DomainError, NotFound
 from tasks import counters, interventions, reviews
-from tasks.assigner import assignment_assign, assignment_assign_batch, assignment_sweep_stale
+from tasks.assigner import (
+    assignment_assign,
+    assignment_assign_batch,
+    assignment_expire,
+    assignment_sweep_stale,
+)
 from tasks.importing import parse_import_file
 from tasks.models import (
     MAX_REVIEWS,
@@ -535,6 +541,19 @@ def test_a_task_between_reviews_may_be_cancelled(make_person, supervisor):
     review(make_person(), task, outcome="pass")
     interventions.task_cancel(actor=supervisor, task_id=task.pk)
     assert fresh(task).status == TaskStatus.CANCELLED
+
+
+def test_a_task_between_reviews_may_expire(make_person):
+    (task,) = task_create(
+        tasks=[NewTask("soon", reviews_required=2, expires_at=db_now() + timedelta(hours=1))]
+    )
+    review(make_person(), task, outcome="fail")
+    Task.objects.filter(pk=task.pk).update(expires_at=Now() - timedelta(seconds=1))
+
+    assert assignment_expire() == [task.pk]
+
+    task = fresh(task)
+    assert (task.status, task.reviews_done, task.outcome) == (TaskStatus.EXPIRED, 1, "")
 
 
 # --- audit sampling ---
