@@ -66,20 +66,56 @@ I4_QUERIES = {
                  LAG(id) OVER w AS prev_id, LAG(ended_at) OVER w AS prev_end
           FROM qc_assignments WINDOW w AS (PARTITION BY person_id ORDER BY id)) x
         WHERE prev_id IS NOT NULL AND (prev_end IS NULL OR prev_end > assigned_at)""",
-    "a task completed more than once": """
-        SELECT task_id, COUNT(*) FROM qc_assignments WHERE end_reason = 'COMPLETED'
-        GROUP BY task_id HAVING COUNT(*) > 1""",
-    "a completed task assigned again after its completion": """
-        SELECT a.task_id, a.id FROM qc_assignments a JOIN qc_assignments c
-          ON c.task_id = a.task_id AND c.end_reason = 'COMPLETED' AND a.id > c.id""",
-    "COMPLETED task without its completion, or completed by someone else": """
-        SELECT t.id, t.assigned_to_id, c.person_id FROM qc_tasks t
+    # Reviews (docs/engine.md, "Outcomes"): a task is finished (COMPLETED or DISPUTED) once
+    # `reviews_required` different people have completed it; each completion is a review.
+    "a person who completed (reviewed) the same task twice": """
+        SELECT task_id, person_id, COUNT(*) FROM qc_assignments WHERE end_reason = 'COMPLETED'
+        GROUP BY task_id, person_id HAVING COUNT(*) > 1""",
+    "a task whose completions differ from its reviews_done": """
+        SELECT t.id, t.status, t.reviews_done, COUNT(c.id) FROM qc_tasks t
         LEFT JOIN qc_assignments c ON c.task_id = t.id AND c.end_reason = 'COMPLETED'
-        WHERE t.status = 'COMPLETED' AND (c.id IS NULL OR c.person_id <> t.assigned_to_id)""",
-    "completion of a task that is not COMPLETED": """
-        SELECT t.id, t.status FROM qc_tasks t JOIN qc_assignments c
-          ON c.task_id = t.id AND c.end_reason = 'COMPLETED'
-        WHERE t.status <> 'COMPLETED'""",
+        GROUP BY t.id, t.status, t.reviews_done HAVING COUNT(c.id) <> t.reviews_done""",
+    "COMPLETED (or DISPUTED) task with fewer different reviewers than it requires": """
+        SELECT t.id, t.status, t.reviews_required, COUNT(DISTINCT c.person_id) FROM qc_tasks t
+        LEFT JOIN qc_assignments c ON c.task_id = t.id AND c.end_reason = 'COMPLETED'
+        WHERE t.status IN ('COMPLETED', 'DISPUTED')
+        GROUP BY t.id, t.status, t.reviews_required
+        HAVING COUNT(DISTINCT c.person_id) < t.reviews_required""",
+    "open task with all the reviews it needs": """
+        SELECT id, status, reviews_done, reviews_required FROM qc_tasks
+        WHERE status IN ('PENDING', 'IN_PROGRESS') AND reviews_done >= reviews_required""",
+    "task given by an automatic path to a person after their review of it": """
+        SELECT a.id, a.task_id, a.person_id, a.source FROM qc_assignments c
+        JOIN qc_assignments a
+          ON a.task_id = c.task_id AND a.person_id = c.person_id AND a.id > c.id
+        WHERE c.end_reason = 'COMPLETED' AND a.source <> 'SUPERVISOR'""",
+    "task given to a person after their review of it, even by a supervisor": """
+        SELECT a.id, a.task_id, a.person_id, a.source FROM qc_assignments c
+        JOIN qc_assignments a
+          ON a.task_id = c.task_id AND a.person_id = c.person_id AND a.id > c.id
+        WHERE c.end_reason = 'COMPLETED'""",
+    "review of a task awaiting more reviews without its exclusion": """
+        SELECT c.id, c.task_id, c.person_id FROM qc_assignments c
+        JOIN qc_tasks t ON t.id = c.task_id
+        LEFT JOIN qc_task_exclusions e ON e.task_id = c.task_id AND e.person_id = c.person_id
+        WHERE c.end_reason = 'COMPLETED' AND t.reviews_done < t.reviews_required
+          AND e.id IS NULL""",
+    "a finished task assigned again after its last review, or finished by someone else": """
+        SELECT t.id, t.status, t.assigned_to_id, a.id, a.person_id, a.end_reason
+        FROM qc_tasks t
+        LEFT JOIN (SELECT task_id, MAX(id) AS last_id FROM qc_assignments GROUP BY task_id) l
+          ON l.task_id = t.id
+        LEFT JOIN qc_assignments a ON a.id = l.last_id
+        WHERE t.status IN ('COMPLETED', 'DISPUTED')
+          AND (a.id IS NULL OR a.end_reason <> 'COMPLETED'
+               OR a.person_id <> t.assigned_to_id)""",
+    "a verdict on an assignment that did not complete, or an unknown verdict": """
+        SELECT id, outcome, end_reason FROM qc_assignments
+        WHERE outcome NOT IN ('', 'pass', 'fail')
+           OR (outcome <> '' AND end_reason <> 'COMPLETED')""",
+    "DISPUTED task with an outcome, or an unknown outcome": """
+        SELECT id, status, outcome FROM qc_tasks
+        WHERE outcome NOT IN ('', 'pass', 'fail') OR (status = 'DISPUTED' AND outcome <> '')""",
     "PENDING (or EXPIRED) task with an assignee": """
         SELECT id FROM qc_tasks
         WHERE status IN ('PENDING', 'EXPIRED') AND assigned_to_id IS NOT NULL""",
@@ -217,9 +253,10 @@ def accounting(conn, batches, completes) -> tuple[list[str], int, dict]:
     - a create answered 201 is in the table, with the ids the answer gave;
     - a create refused (4xx) left nothing behind; one with no clear answer (503, no answer)
       left all of its tasks or none (a bulk is one transaction);
-    - I5: every complete answered 200 is the completion recorded for that task, by that
-      person;
-    - after the drain every task is COMPLETED: anything else is lost.
+    - I5: every complete answered 200 is a completion (a review) recorded for that task, by
+      that person;
+    - after the drain every task is COMPLETED or DISPUTED (its reviews disagree, for a
+      supervisor to resolve): anything else is lost.
 
     Returns (violations, lost tasks, figures).
     """
@@ -257,11 +294,13 @@ def accounting(conn, batches, completes) -> tuple[list[str], int, dict]:
         found.append(f"I3 tasks nobody asked for: {phantoms[:5]}")
 
     cur.execute("SELECT task_id, person_id FROM qc_assignments WHERE end_reason = 'COMPLETED'")
-    completed_by = dict(cur.fetchall())
+    reviewed: dict[int, list[int]] = {}
+    for task, person in cur.fetchall():
+        reviewed.setdefault(task, []).append(person)
     wrong = [
-        (task, person, completed_by.get(task))
+        (task, person, reviewed.get(task))
         for task, person, status in completes
-        if status == 200 and completed_by.get(task) != person
+        if status == 200 and person not in reviewed.get(task, ())
     ]
     # A supervisor's complete is recorded against the holder; the clients here are people,
     # who complete only for themselves, so the person in the answer must be the completer.
@@ -278,6 +317,35 @@ def accounting(conn, batches, completes) -> tuple[list[str], int, dict]:
     figures = {
         "tasks": len(rows),
         "completed": statuses["COMPLETED"],
+        "reviews": _reviews(cur),
         "unclear_creates": sum(1 for b in batches if b.outcome == "unknown"),
     }
     return found, lost, figures
+
+
+def _reviews(cur) -> dict:
+    """What the reviews came to (docs/engine.md, "Outcomes"): tasks that needed several,
+    had several, were sampled or disputed; the verdicts given and the reviews logging
+    defect codes. The short run's test checks that there was something to check."""
+    cur.execute(
+        """SELECT COUNT(*), COALESCE(SUM(reviews_required > 1), 0),
+                  COALESCE(SUM(reviews_done > 1), 0), COALESCE(SUM(sampled), 0),
+                  COALESCE(SUM(status = 'DISPUTED'), 0)
+           FROM qc_tasks"""
+    )
+    _, several, reviewed_twice, sampled, disputed = cur.fetchone()
+    cur.execute(
+        """SELECT COALESCE(SUM(outcome = 'pass'), 0), COALESCE(SUM(outcome = 'fail'), 0),
+                  COALESCE(SUM(defects IS NOT NULL), 0)
+           FROM qc_assignments WHERE end_reason = 'COMPLETED'"""
+    )
+    passed, failed, with_defects = cur.fetchone()
+    return {
+        "several required": int(several),
+        "reviewed more than once": int(reviewed_twice),
+        "sampled": int(sampled),
+        "disputed": int(disputed),
+        "pass": int(passed),
+        "fail": int(failed),
+        "with defects": int(with_defects),
+    }

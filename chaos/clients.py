@@ -129,6 +129,26 @@ class Recorder:
         return min(later) - moment if later else None
 
 
+# The defect catalogue the harness seeds (`Harness._make_people`); the people log these.
+DEFECT_CODES = ("SCRATCH", "DENT", "LABEL-MISSING")
+
+
+def review_body(rng: random.Random) -> dict | None:
+    """A review as a QC person sends it (docs/engine.md, "Outcomes"): mostly a pass or a
+    fail, sometimes with notes and defect codes (in any case: the API normalises them),
+    sometimes nothing at all (a bare complete)."""
+    roll = rng.random()
+    if roll < 0.25:
+        return None
+    body: dict = {"outcome": "fail" if rng.random() < 0.25 else "pass"}
+    if body["outcome"] == "fail" and rng.random() < 0.6:
+        codes = rng.sample(DEFECT_CODES, rng.randint(1, 2))
+        body["defects"] = [c.lower() if rng.random() < 0.3 else c for c in codes]
+    if rng.random() < 0.2:
+        body["notes"] = rng.choice(["looks fine", "checked twice", "edge case"])
+    return body
+
+
 @dataclass
 class Identity:
     person_id: int
@@ -255,7 +275,11 @@ class People:
 
         if sim.task is not None and now >= sim.work_until:
             task = sim.task
-            r = rec.saw("complete", http.call("POST", f"/tasks/{task}/complete", token=token), pid)
+            r = rec.saw(
+                "complete",
+                http.call("POST", f"/tasks/{task}/complete", body=review_body(rng), token=token),
+                pid,
+            )
             with rec.lock:
                 rec.completes.append((task, pid, r.status))
             if r.status == 200:
@@ -296,8 +320,9 @@ class People:
 
 
 class Producer:
-    """Creates tasks through the API, singly and in bulk, with unique descriptions; now and
-    then sends a bulk that must be refused whole (one blank or over-long description)."""
+    """Creates tasks through the API, singly and in bulk, with unique descriptions, a share
+    of them needing two reviews (`reviews_required`); now and then sends a bulk that must
+    be refused whole (one blank or over-long description)."""
 
     def __init__(
         self,
@@ -311,6 +336,7 @@ class Producer:
         backlog,
         max_backlog: int,
         seed: int,
+        two_reviews: float = 0.25,
     ):
         self.http, self.rec, self.token = http, rec, token
         self.tag, self.rate, self.max_tasks = tag, rate, max_tasks
@@ -318,6 +344,7 @@ class Producer:
         self.rng = random.Random(seed)
         self.counter = itertools.count()
         self.sent = 0
+        self.two_reviews = two_reviews
 
     def run(self, stop: threading.Event) -> threading.Thread:
         t = threading.Thread(target=self._loop, args=(stop,), name="producer", daemon=True)
@@ -337,7 +364,12 @@ class Producer:
             if invalid:
                 bad = rng.choice(["   ", "x" * 10_001])
                 descriptions.insert(rng.randint(0, len(descriptions)), bad)
-            body = [{"description": d} for d in descriptions]
+            body = [
+                {"description": d, "reviews_required": 2}
+                if rng.random() < self.two_reviews
+                else {"description": d}
+                for d in descriptions
+            ]
             batch = Batch(descriptions=descriptions)
             r = self.rec.saw(
                 "create-invalid" if invalid else "create",
@@ -468,14 +500,17 @@ class Adversary:
         )
         rows = self._completions(task)
         done = [p for p, reason in rows if reason == "COMPLETED"]
+        required = self.query("SELECT reviews_required FROM qc_tasks WHERE id = %s", (task,))
+        required = required[0][0] if required else 1
         who = "supervisor" if by_supervisor else "person"
-        answers = f"person {a.status}, {who} {b.status}; completions by {done}"
+        answers = f"person {a.status}, {who} {b.status}; completions by {done} of {required} needed"
         # A 200 to the person means the person completed it (now or just before); a 200 to
-        # a supervisor means whoever held it then did (the task may have moved on).
+        # a supervisor means whoever held it then did (the task may have moved on: with
+        # several reviews, to its next reviewer, whose review the supervisor's complete is).
         person_ok = a.status == 200 or (not by_supervisor and b.status == 200)
-        if len(done) > 1:
+        if len(done) > required or len(set(done)) != len(done):
             verdict = "violation"
-        elif person_ok and done != [pid]:
+        elif person_ok and pid not in done:
             verdict = "violation"
         elif 200 in (a.status, b.status) and not done:
             verdict = "violation"

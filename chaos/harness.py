@@ -22,6 +22,7 @@ import django
 
 from chaos import checks
 from chaos.clients import (
+    DEFECT_CODES,
     Adversary,
     HealthProbe,
     Http,
@@ -108,6 +109,8 @@ class Harness:
             QC_HEARTBEAT_TIMEOUT=str(self.p.heartbeat_timeout),
             QC_ASSIGNER_INTERVAL=str(self.p.interval),
             QC_DB_LOCK_WAIT_TIMEOUT=str(self.p.lock_wait),
+            # Some single-review tasks get a second, blind review (docs/engine.md, "Outcomes").
+            QC_REVIEW_SAMPLE_RATE="0.1",
             CONN_MAX_AGE="60",
             LOG_LEVEL="INFO",
             PYTHONUNBUFFERED="1",
@@ -151,6 +154,7 @@ class Harness:
 
         from personnel.models import Person
         from personnel.services import token_issue
+        from tasks.models import DefectCode
         from tasks.roles import make_supervisor
 
         User = get_user_model()
@@ -161,6 +165,11 @@ class Harness:
         Person.objects.bulk_create([Person(user=u, name=u.username) for u in users])
         tokens = {u.pk: token_issue(user=u).token for u in users}
         boss = make_supervisor(User.objects.create(username="chaos-supervisor", password="!"))
+        # The catalogue the people's reviews log codes of (`clients.DEFECT_CODES`).
+        DefectCode.objects.bulk_create(
+            [DefectCode(code=code, description=code.title()) for code in DEFECT_CODES],
+            ignore_conflicts=True,
+        )
         self.supervisor = token_issue(user=boss).token
         ids = dict(Person.objects.values_list("user_id", "id"))
         everyone = [Identity(ids[u.pk], tokens[u.pk]) for u in users]
@@ -624,6 +633,7 @@ class Harness:
         out, rec = run.out, run.rec
         out.people = len(rec.people_seen)
         out.tasks = run.figures["tasks"]
+        out.reviews = run.figures["reviews"]
         out.requests = rec.requests
         statuses: dict = {}
         for (label, status), n in sorted(rec.statuses.items()):

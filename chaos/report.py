@@ -22,6 +22,7 @@ class Outcome:
     missing_faults: list = field(default_factory=list)
     latency: dict = field(default_factory=dict)
     events: dict = field(default_factory=dict)  # webhook deliveries (chaos/webhooks.py)
+    reviews: dict = field(default_factory=dict)  # what the reviews came to (checks.accounting)
 
     @property
     def ok(self) -> bool:
@@ -111,6 +112,8 @@ def details(outcomes: list[Outcome]) -> str:
         lines.append(f"{o.name}: races {races or '-'}")
         if o.events:
             lines.append("    webhooks: " + ", ".join(f"{k} {v}" for k, v in o.events.items()))
+        if o.reviews:
+            lines.append("    reviews: " + ", ".join(f"{k} {v}" for k, v in o.reviews.items()))
         for label, counts in o.statuses.items():
             lat = o.latency.get(label, {})
             lines.append(

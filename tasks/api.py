@@ -47,8 +47,9 @@ def _verdict(data) -> dict:
     the rule). A complete is the most frequent request: a bare one (no body) and a
     well-formed one (known keys of the right types, codes as strings) go straight to the
     service, which checks the values; anything else goes through the serializer, which
-    answers as for every other body (field errors, unknown fields)."""
-    if not data:
+    answers as for every other body (field errors, unknown fields), a falsy body that is not
+    an object (`[]`, `false`, `0`, `""`) too: a 400, not a complete without a verdict."""
+    if isinstance(data, dict) and not data:  # no body, or `{}`
         return {}
     if (
         isinstance(data, dict)
@@ -130,8 +131,16 @@ class TasksViewSet(viewsets.GenericViewSet):
         """Complete a task, with the reviewer's verdict (optional unless the site requires
         one); the answer carries the next task, already assigned."""
         verdict = _verdict(request.data)
-        person_id = None if is_supervisor(request.user) else acting_person_id(request.user)
-        result = services.task_complete(task_id=int(pk), person_id=person_id, **verdict)
+        holder_id = verdict.pop("person_id", None)
+        supervisor = is_supervisor(request.user)
+        if holder_id is not None and not supervisor:
+            raise ValidationError(
+                {"person_id": ["Only a supervisor completes for someone; leave it out."]}
+            )
+        person_id = None if supervisor else acting_person_id(request.user)
+        result = services.task_complete(
+            task_id=int(pk), person_id=person_id, holder_id=holder_id, **verdict
+        )
         result.task.next_task = result.next_task
         body = TaskCompleteSerializer(result.task, context={"blind": person_id is not None})
         return Response(body.data)

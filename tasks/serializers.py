@@ -258,6 +258,14 @@ class TaskVerdictSerializer(serializers.Serializer):
         max_length=MAX_DEFECTS,
         help_text='Codes of the defect catalogue (active ones), such as ["SCRATCH"].',
     )
+    person_id = serializers.IntegerField(
+        min_value=1,
+        max_value=2**63 - 1,
+        required=False,
+        help_text="A supervisor completing for a reviewer: whose review this is (the task "
+        "must be in progress for them). Without it the complete is for whoever holds the "
+        "task, which a retry after a lost answer cannot tell from the next reviewer.",
+    )
 
 
 class DefectCodeSerializer(serializers.ModelSerializer):

@@ -332,6 +332,7 @@ def task_complete(
     *,
     task_id: int,
     person_id: int | None = None,
+    holder_id: int | None = None,
     outcome: str | None = None,
     notes: str | None = None,
     defects=None,
@@ -340,12 +341,13 @@ def task_complete(
     them the next one.
 
     `person_id` is the person completing it (a QC person acting for themselves); None means
-    whoever holds it (a supervisor acting for them). The complete is that person's review:
-    `outcome` ("pass", "fail"; required with QC_REQUIRE_OUTCOME), `notes` and `defects`
-    (codes of the catalogue) go on their assignment (`tasks.reviews`). A task that needs
-    more reviews goes back to the queue with its age, never again to this person; one that
-    has had them is COMPLETED with their outcome, or DISPUTED when they disagree
-    (docs/engine.md, "Outcomes").
+    a supervisor acting for the holder: `holder_id` if they name them (a repeat is then
+    told from the next reviewer's task), else whoever holds it. The complete is the
+    holder's review: `outcome` ("pass", "fail"; required with QC_REQUIRE_OUTCOME), `notes`
+    and `defects` (codes of the catalogue) go on their assignment (`tasks.reviews`). A task
+    that needs more reviews goes back to the queue with its age, never again to this
+    person; one that has had them is COMPLETED with their outcome, or DISPUTED when they
+    disagree (docs/engine.md, "Outcomes").
 
     Fenced: succeeds only while the task is in progress for that person, checked under the
     row locks. Locks the person, then the task, then (SKIP LOCKED) the next task. Repeating
@@ -358,7 +360,8 @@ def task_complete(
     """
     verdict = reviews.verdict_clean(outcome, notes, defects)
     with transaction.atomic():
-        if person_id is None:
+        target = person_id if person_id is not None else holder_id
+        if target is None:
             # Unlocked peek: whose row to lock first (lock order: person, then task).
             peek = Task.objects.filter(pk=task_id).values("status", "assigned_to_id").first()
             if peek is None:
@@ -366,8 +369,6 @@ def task_complete(
             target = peek["assigned_to_id"]
             if target is None:
                 raise Conflict(f"Task {task_id} is not in progress.", code="task_not_in_progress")
-        else:
-            target = person_id
         # Serialises with the sweep, logout and the assigner acting on this person.
         person = engine.person_lock(target)
         # Serialises with anything releasing or completing this task.

@@ -62,6 +62,10 @@ def test_short_chaos_run(tmp_path):
     done = {kind for kind, verdicts in outcome["races"].items() if verdicts.get("ok")}
     assert {"double_complete", "logout_vs_complete", "late_complete", "late_heartbeat"} <= done
     assert outcome["missing_faults"] == []
+    # The review rules had something to check: tasks reviewed by several people, verdicts.
+    reviews = outcome["reviews"]
+    assert reviews["several required"] > 0 and reviews["reviewed more than once"] > 0, reviews
+    assert reviews["pass"] > 0 and reviews["fail"] > 0 and reviews["with defects"] > 0, reviews
     assert result["ok"] and proc.returncode == 0
 
 

@@ -36,11 +36,19 @@ def assert_invariants(*, expected_tasks: int | None = None) -> None:
     I3  tasks are conserved (`expected_tasks`, when given) and each task's status, assignee
         and open assignment agree;
     I4  every assignment starts once and ends at most once, with its reason; per task and
-        per person the assignments never overlap in time; a completed task has exactly one
-        COMPLETED assignment, its last, and is never assigned again.
+        per person the assignments never overlap in time; a completed (or disputed) task has
+        exactly `reviews_done` COMPLETED assignments, at least `reviews_required`, each by a
+        different person, the last its last assignment (never assigned again); a pending or
+        in-progress task has fewer reviews than it needs; no person reviews a task twice, and
+        no automatic path gives a task again to a person who reviewed it.
     """
     assert_routing_invariants()
-    tasks = {t["id"]: t for t in Task.objects.values("id", "status", "assigned_to_id")}
+    tasks = {
+        t["id"]: t
+        for t in Task.objects.values(
+            "id", "status", "assigned_to_id", "reviews_required", "reviews_done", "outcome"
+        )
+    }
     people = {p["id"]: p for p in Person.objects.values("id", "is_logged_in", "is_busy")}
     assignments = list(
         Assignment.objects.order_by("id").values(
@@ -112,34 +120,58 @@ def assert_invariants(*, expected_tasks: int | None = None) -> None:
                 f"assignments {earlier['id']} and {later['id']} overlap in time"
             )
 
-    # I3/I4: each task agrees with its assignments.
+    # I3/I4: each task agrees with its assignments (its reviews: docs/engine.md, "Outcomes").
     for tid, t in tasks.items():
         rows = by_task.get(tid, [])
         open_rows = [a for a in rows if a["ended_at"] is None]
         completed_rows = [a for a in rows if a["end_reason"] == EndReason.COMPLETED]
+        reviewers = [a["person_id"] for a in completed_rows]
+        assert len(set(reviewers)) == len(reviewers), f"task {tid} reviewed twice by one: {rows}"
+        # A reviewer is never given the task again, except by a supervisor (who may not
+        # either: reassign refuses a reviewer, so not even then).
+        for review in completed_rows:
+            again = [
+                a for a in rows if a["person_id"] == review["person_id"] and a["id"] > review["id"]
+            ]
+            assert not again, f"task {tid} given again to its reviewer: {again}"
+        if t["status"] in (TaskStatus.COMPLETED, TaskStatus.DISPUTED):
+            assert not open_rows, (t, rows)
+            assert len(completed_rows) == t["reviews_done"], (
+                f"task {tid}: {len(completed_rows)} completions, reviews_done {t['reviews_done']}"
+            )
+            assert t["reviews_done"] >= t["reviews_required"], (
+                f"task {tid} {t['status']} with {t['reviews_done']} of "
+                f"{t['reviews_required']} reviews"
+            )
+            assert rows[-1] is completed_rows[-1], f"task {tid} assigned again after completion"
+            assert completed_rows[-1]["person_id"] == t["assigned_to_id"], (t, rows)
+            if t["status"] == TaskStatus.DISPUTED:
+                assert t["outcome"] == "", t
+            continue
+        # Not finished: fewer reviews than it needs, each recorded.
+        assert t["reviews_done"] < t["reviews_required"], t
+        assert len(completed_rows) == t["reviews_done"], (t, rows)
         if t["status"] == TaskStatus.PENDING:
             assert t["assigned_to_id"] is None, t
-            assert not open_rows and not completed_rows, (t, rows)
+            assert not open_rows, (t, rows)
         elif t["status"] == TaskStatus.IN_PROGRESS:
             assert len(open_rows) == 1, (t, rows)
             assert open_rows[0]["person_id"] == t["assigned_to_id"], (t, rows)
-            assert not completed_rows, (t, rows)
+            assert open_rows[0]["person_id"] not in reviewers, (t, rows)
         elif t["status"] == TaskStatus.CANCELLED:
             assert t["assigned_to_id"] is None, t
-            assert not open_rows and not completed_rows, (t, rows)
-            # Cancelled in progress, its last assignment ended CANCELLED; cancelled while it
-            # waited, the last ended with what put it back in the queue.
-            if rows:
-                assert rows[-1]["end_reason"] in RELEASE_REASONS, (t, rows)
-        elif t["status"] == TaskStatus.EXPIRED:
-            assert t["assigned_to_id"] is None, t
-            assert not open_rows and not completed_rows, (t, rows)
-        else:
-            assert t["status"] == TaskStatus.COMPLETED, t
             assert not open_rows, (t, rows)
-            assert len(completed_rows) == 1, f"task {tid}: {len(completed_rows)} completions"
-            assert rows[-1] is completed_rows[0], f"task {tid} assigned again after completion"
-            assert completed_rows[0]["person_id"] == t["assigned_to_id"], (t, rows)
+            # Cancelled in progress, its last assignment ended CANCELLED; cancelled while it
+            # waited, the last ended with what put it back in the queue, or was a review.
+            if rows:
+                assert rows[-1]["end_reason"] in (*RELEASE_REASONS, EndReason.COMPLETED), (
+                    t,
+                    rows,
+                )
+        else:
+            assert t["status"] == TaskStatus.EXPIRED, t
+            assert t["assigned_to_id"] is None, t
+            assert not open_rows, (t, rows)
 
 
 def assert_routing_invariants() -> None:
@@ -342,3 +374,33 @@ def assert_counters_match() -> None:
     for reason in EndReason.values:
         if reason != EndReason.COMPLETED:
             assert have.get(counters.releases(reason), 0) == ended.get(reason, 0), reason
+    # Outcomes: each review's verdict and defect codes, each task's end (or dispute), and
+    # the tasks sampled for an audit review.
+    done = Assignment.objects.filter(end_reason=EndReason.COMPLETED)
+    verdicts = dict(
+        done.exclude(outcome="").values_list("outcome").annotate(n=Count("id")).order_by()
+    )
+    logged: dict[str, int] = defaultdict(int)
+    for codes in done.filter(defects__isnull=False).values_list("defects", flat=True):
+        for code in codes or ():
+            logged[code] += 1
+    for name, n in have.items():
+        if name.startswith("defects:"):
+            assert n == logged.get(name.removeprefix("defects:"), 0), name
+    for code, n in logged.items():
+        assert have.get(counters.defects(code), 0) == n, code
+    ends = dict(
+        Task.objects.filter(status=TaskStatus.COMPLETED)
+        .values_list("outcome")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for outcome in ("pass", "fail"):
+        assert have.get(counters.reviews(outcome), 0) == verdicts.get(outcome, 0), outcome
+    for outcome in ("pass", "fail", ""):
+        assert have.get(counters.outcomes(outcome), 0) == ends.get(outcome, 0), outcome or "none"
+    disputed = Task.objects.filter(status=TaskStatus.DISPUTED).count() + (
+        Task.objects.exclude(resolution_note="").count()
+    )
+    assert have.get(counters.DISPUTES, 0) == disputed
+    assert have.get(counters.SAMPLED, 0) == Task.objects.filter(sampled=True).count()
