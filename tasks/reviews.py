@@ -55,7 +55,10 @@ def _codes(defects, errors) -> tuple[str, ...]:
     if isinstance(defects, str) or not all(isinstance(d, str) for d in defects):
         errors["defects"] = ['A list of defect codes, such as ["SCRATCH"].']
         return ()
-    codes = tuple(dict.fromkeys(d.strip().upper() for d in defects if d.strip()))
+    if not all(d.strip() for d in defects):
+        errors["defects"] = ["A defect code may not be blank."]
+        return ()
+    codes = tuple(dict.fromkeys(d.strip().upper() for d in defects))
     if len(codes) > MAX_DEFECTS:
         errors["defects"] = [f"At most {MAX_DEFECTS} defect codes in one review."]
         return ()
