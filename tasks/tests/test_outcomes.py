@@ -208,11 +208,17 @@ def test_a_bad_verdict_is_refused_and_writes_nothing(alice, catalogue, verdict, 
 
 def test_defect_codes_are_normalised_and_each_logged_once(alice, catalogue):
     task = new_task()
-    review(alice, task, defects=["scratch", "SCRATCH", " Scratch ", "", "dent"])
+    review(alice, task, defects=["scratch", "SCRATCH", " Scratch ", "dent"])
 
     assert reviews_of(task)[0][3] == ["SCRATCH", "DENT"]
     totals = counters.totals()
     assert totals[counters.defects("SCRATCH")] == 1 and totals[counters.defects("DENT")] == 1
+
+
+def test_a_blank_defect_code_is_refused():
+    with pytest.raises(ValidationError) as refused:
+        reviews.verdict_clean("pass", "", ["SCRATCH", " "])
+    assert "defects" in refused.value.message_dict
 
 
 def test_notes_at_the_limit_are_kept(alice):
