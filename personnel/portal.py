@@ -1,7 +1,9 @@
 """The QC portal: the page QC personnel work in, and its URL configuration.
 
-The page is a thin shell. It renders who is signed in and their state at load time; every
-change after that goes through the REST API (`static/portal/portal.js`). The person comes
+The page is a thin shell. It renders who is signed in and their state at load time, and
+what a review may say (the active defect codes; Pass and Fail instead of Complete when
+QC_REQUIRE_OUTCOME is set); every change after that goes through the REST API
+(`static/portal/portal.js`). The person comes
 from the signed-in user, never from the URL, so nobody can open someone else's page.
 
 Also here: the portal's own change-password pages (Django's views in the portal's look),

@@ -322,12 +322,15 @@ def test_axe_finds_nothing_in_the_review_controls(
     assert {state: v for state, v in found.items() if v} == {}
 
 
+@pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_every_review_control_is_reachable_by_tab_with_a_visible_focus_ring(
-    browser, live_server, make_person, catalogue, assigner, mode
+    browser, live_server, make_person, catalogue, assigner, mode, scheme
 ):
     make_person(username="ada")
     (task,) = task_create(descriptions=["Inspect weld seams"])
-    context = browser.new_context(base_url=live_server.url, viewport=LAPTOP, locale="en-GB")
+    context = browser.new_context(
+        base_url=live_server.url, viewport=LAPTOP, locale="en-GB", color_scheme=scheme
+    )
     context.set_default_timeout(5_000)
     page = context.new_page()
     sign_in(page, "ada")
