@@ -153,9 +153,10 @@ def test_a_refused_review_says_why_and_keeps_what_was_typed(page, make_person, c
 
     error = page.locator("#review-error")
     expect(error).to_have_attribute("role", "alert")
-    expect(error).to_contain_text(f"Task #{task.pk} was not completed:")
-    expect(error).to_contain_text("Not in the catalogue of active defect codes: SCRATCH.")
-    expect(error).to_contain_text("No longer in the catalogue, so taken off your choice: SCRATCH.")
+    expect(error).to_have_text(
+        f"Task #{task.pk} was not completed: the defect code SCRATCH is no longer in use, so "
+        "it was taken off your choice. Check the defects, then try again."
+    )
     assert Task.objects.get(pk=task.pk).status == TaskStatus.IN_PROGRESS
     # What the person chose and typed is still there; the retired code is gone.
     expect(page.get_by_role("radio", name="Pass")).to_be_checked()
@@ -168,6 +169,32 @@ def test_a_refused_review_says_why_and_keeps_what_was_typed(page, make_person, c
     expect(page.locator("#panel-waiting")).to_be_visible()
     assert review_of(task) == {"outcome": "pass", "notes": "Minor marks only.", "defects": ["DENT"]}
     expect_blank_review(page)
+
+
+def test_the_servers_reason_is_shown_when_the_site_starts_requiring_a_verdict(
+    page, make_person, settings, assigner
+):
+    make_person(username="ada")
+    (task,) = task_create(descriptions=["Inspect weld seams"])
+    sign_in(page, "ada")
+    start_work(page)
+    expect_task(page, task)
+    settings.QC_REQUIRE_OUTCOME = True  # switched on while the page was open
+    page.get_by_label("Notes (optional)").fill("All twelve welds checked.")
+    page.get_by_role("button", name="Complete").click()
+    expect(page.locator("#review-error")).to_have_text(
+        f'Task #{task.pk} was not completed: Say "pass" or "fail": this site requires a verdict.'
+    )
+    expect(page.get_by_label("Notes (optional)")).to_have_value("All twelve welds checked.")
+
+    page.get_by_role("radio", name="Pass").check()
+    page.get_by_role("button", name="Complete").click()
+    expect(page.locator("#panel-waiting")).to_be_visible()
+    assert review_of(task) == {
+        "outcome": "pass",
+        "notes": "All twelve welds checked.",
+        "defects": None,
+    }
 
 
 def test_ctrl_enter_in_the_notes_completes_with_the_review(page, make_person, catalogue, assigner):
@@ -340,8 +367,9 @@ def test_every_review_control_is_reachable_by_tab_with_a_visible_focus_ring(
     context.close()
 
 
+@pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_review_controls_fit_a_laptop_and_a_phone(
-    browser, live_server, make_person, catalogue, assigner, mode, tmp_path
+    browser, live_server, make_person, catalogue, assigner, mode, scheme, tmp_path
 ):
     """Screenshots in `tmp_path` (pytest's --basetemp puts them where wanted), and nothing
     wider than the screen."""
@@ -355,7 +383,9 @@ def test_review_controls_fit_a_laptop_and_a_phone(
             )
         ]
     )
-    context = browser.new_context(base_url=live_server.url, viewport=LAPTOP, locale="en-GB")
+    context = browser.new_context(
+        base_url=live_server.url, viewport=LAPTOP, locale="en-GB", color_scheme=scheme
+    )
     context.set_default_timeout(5_000)
     page = context.new_page()
     sign_in(page, "ada")
@@ -366,8 +396,16 @@ def test_review_controls_fit_a_laptop_and_a_phone(
     page.locator("#task-description").click()  # no focus ring in the picture
     for name, size in (("laptop", LAPTOP), ("phone", PHONE)):
         page.set_viewport_size(size)
-        path = tmp_path / f"portal-review-{mode}-{name}.png"
+        path = tmp_path / f"portal-review-{mode}-{name}-{scheme}.png"
         page.screenshot(path=str(path), full_page=True)
         assert path.stat().st_size > 10_000
         assert page.evaluate("document.documentElement.scrollWidth") <= size["width"]
+
+    # A refused review, its reasons above the buttons.
+    DefectCode.objects.filter(code="SCRATCH").update(active=False)
+    page.set_viewport_size(LAPTOP)
+    page.locator("#complete, #fail").first.click()
+    expect(page.locator("#review-error")).to_be_visible()
+    page.locator("#task-description").click()
+    page.screenshot(path=str(tmp_path / f"portal-review-{mode}-refused-{scheme}.png"))
     context.close()

@@ -517,11 +517,9 @@
 
   function resetReview() {
     $("notes").value = "";
-    $("defect-list")
-      .querySelectorAll("input")
-      .forEach(function (box) {
-        box.checked = false;
-      });
+    $("defect-list").querySelectorAll("input").forEach(function (box) {
+      box.checked = false;
+    });
     if (!requireOutcome) $("outcome-none").checked = true;
     showReviewError("");
   }
@@ -561,11 +559,14 @@
     });
     if (dropped.length && task && task.id === done.id) {
       showReviewError(
-        text +
-          " " +
-          fmt(gettext("No longer in the catalogue, so taken off your choice: %(codes)s."), {
-            codes: dropped.join(", "),
-          }),
+        fmt(
+          ngettext(
+            "Task #%(id)s was not completed: the defect code %(codes)s is no longer in use, so it was taken off your choice. Check the defects, then try again.",
+            "Task #%(id)s was not completed: the defect codes %(codes)s are no longer in use, so they were taken off your choice. Check the defects, then try again.",
+            dropped.length,
+          ),
+          { id: done.id, codes: dropped.join(", ") },
+        ),
       );
     }
   }
