@@ -276,6 +276,7 @@ def test_required_verdict_shows_pass_and_fail_and_works_from_the_keyboard_alone(
     expect(page.get_by_role("button", name="Pass")).to_be_focused()
     page.keyboard.press("Tab")
     expect(page.get_by_role("button", name="Fail")).to_be_focused()
+    expect(page.get_by_role("button", name="Fail")).not_to_have_attribute("aria-disabled", "true")
     page.keyboard.press("Enter")
     expect_task(page, second)
     assert review_of(first) == {
@@ -295,6 +296,7 @@ def test_required_verdict_shows_pass_and_fail_and_works_from_the_keyboard_alone(
     assert Task.objects.get(pk=second.pk).status == TaskStatus.IN_PROGRESS
     page.keyboard.press("Tab")
     expect(page.get_by_role("button", name="Pass")).to_be_focused()
+    expect(page.get_by_role("button", name="Pass")).not_to_have_attribute("aria-disabled", "true")
     page.keyboard.press("Enter")
     expect(page.locator("#panel-waiting")).to_be_visible()
     assert review_of(second) == {"outcome": "pass", "notes": "Fine.", "defects": None}
@@ -302,6 +304,32 @@ def test_required_verdict_shows_pass_and_fail_and_works_from_the_keyboard_alone(
         {"outcome": "fail", "notes": "Label torn off.", "defects": ["LABEL-MISSING"]},
         {"outcome": "pass", "notes": "Fine."},
     ]
+
+
+def test_a_press_on_pass_the_moment_a_task_appears_is_not_a_verdict(
+    page, make_person, outcome_required, assigner
+):
+    make_person(username="ada")
+    (task,) = task_create(descriptions=["Inspect weld seams"])
+    sign_in(page, "ada")
+    # Start work, and press Pass as soon as the task shows (a held or doubled Enter).
+    page.evaluate(
+        """() => new Promise((resolve) => {
+            new MutationObserver((_, observer) => {
+                observer.disconnect();
+                document.getElementById("pass").click();
+                resolve();
+            }).observe(document.getElementById("task-id"), {childList: true, subtree: true});
+            document.getElementById("start").click();
+        })"""
+    )
+    expect_task(page, task)
+    page.wait_for_timeout(700)
+    assert Task.objects.get(pk=task.pk).status == TaskStatus.IN_PROGRESS
+    expect(page.get_by_role("button", name="Pass")).not_to_have_attribute("aria-disabled", "true")
+    page.get_by_role("button", name="Pass").click()
+    expect(page.locator("#panel-waiting")).to_be_visible()
+    assert review_of(task)["outcome"] == "pass"
 
 
 def test_with_no_defect_codes_the_catalogue_is_not_shown(page, make_person, outcome_required):

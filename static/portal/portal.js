@@ -54,7 +54,8 @@
   var MAX_BACKOFF_S = 30;
   var REQUEST_TIMEOUT_MS = 15000;
   // After a new task shows, Complete ignores clicks this long: the second click of a
-  // double-click must not complete the task that just appeared.
+  // double-click must not complete the task that just appeared. Pass and Fail do so after
+  // any new task (work started, a task arrived), as a stray press there is a verdict.
   var REARM_MS = 500;
   // A gap this long between one-second ticks means the machine slept.
   var SLEEP_GAP_MS = 5000;
@@ -211,8 +212,7 @@
     resetReview(); // the next task starts with a blank review
     var next = answer.body.next_task;
     if (next) {
-      armedAt = Date.now() + REARM_MS;
-      setTimeout(renderVerdictButtons, REARM_MS + 20);
+      rearm();
       setTask(next, null);
       setState("working");
       announce(
@@ -363,6 +363,7 @@
   function setTask(next, assignedAt) {
     if (!task || task.id !== next.id) {
       taskStartedAt = assignedAt === null ? Date.now() : assignedAt;
+      if (requireOutcome) rearm();
     }
     // What was typed stays with its task (back after an expired session, say), and only.
     if (reviewTaskId !== next.id) resetReview();
@@ -474,6 +475,11 @@
       (seconds > 0
         ? fmt(gettext("Reconnecting in %(seconds)s s…"), { seconds: seconds })
         : gettext("Reconnecting…"));
+  }
+
+  function rearm() {
+    armedAt = Date.now() + REARM_MS;
+    setTimeout(renderVerdictButtons, REARM_MS + 20);
   }
 
   function renderVerdictButtons() {
