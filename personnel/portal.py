@@ -1,7 +1,9 @@
 """The QC portal: the page QC personnel work in, and its URL configuration.
 
-The page is a thin shell. It renders who is signed in and their state at load time; every
-change after that goes through the REST API (`static/portal/portal.js`). The person comes
+The page is a thin shell. It renders who is signed in and their state at load time, and
+what a review may say (the active defect codes; Pass and Fail instead of Complete when
+QC_REQUIRE_OUTCOME is set); every change after that goes through the REST API
+(`static/portal/portal.js`). The person comes
 from the signed-in user, never from the URL, so nobody can open someone else's page.
 
 Also here: the portal's own change-password pages (Django's views in the portal's look),
@@ -23,7 +25,8 @@ from django.views.decorators.cache import never_cache
 from django.views.i18n import JavaScriptCatalog, set_language
 
 from tasks import sessions
-from tasks.models import Assignment
+from tasks.models import NOTES_MAX_LENGTH, Assignment, DefectCode
+from tasks.serializers import DefectCodeSerializer
 
 from .models import Person
 from .selectors import person_get
@@ -56,23 +59,37 @@ def portal(request):
         .first()
     )
     complete_url = reverse("tasks-complete", kwargs={"pk": _TASK_ID_PLACEHOLDER})
+    # The review's choices as GET /defect-codes gives them, so that the page shows them at
+    # once; the script reads that URL again when work starts and after a refused code.
+    defect_codes = DefectCodeSerializer(DefectCode.objects.filter(active=True), many=True).data
     config = {
         "person": PersonSerializer(person).data,
         "assignedAt": assigned_at,
         "serverNow": timezone.now(),
         "heartbeatTimeout": settings.QC_HEARTBEAT_TIMEOUT,
+        # Pass and Fail instead of Complete: the site requires a verdict (docs/engine.md,
+        # "Outcomes").
+        "requireOutcome": settings.QC_REQUIRE_OUTCOME,
+        "defectCodes": defect_codes,
         "urls": {
             "login": reverse("personnel-login"),
             "heartbeat": reverse("personnel-heartbeat", kwargs={"pk": person.pk}),
             "logout": reverse("personnel-logout", kwargs={"pk": person.pk}),
             "complete": complete_url.replace(str(_TASK_ID_PLACEHOLDER), "{id}"),
             "queueSize": reverse("tasks-queue-size"),
+            "defectCodes": reverse("defect-codes-list"),
         },
     }
     return render(
         request,
         "portal.html",
-        {"role": "person", "person": person, "portal_config": config},
+        {
+            "role": "person",
+            "person": person,
+            "portal_config": config,
+            "require_outcome": settings.QC_REQUIRE_OUTCOME,
+            "notes_max_length": NOTES_MAX_LENGTH,
+        },
     )
 
 

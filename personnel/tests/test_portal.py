@@ -10,8 +10,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.staticfiles import finders
 
 from personnel.models import Person
-from tasks.models import Task, TaskStatus
-from tasks.services import task_create
+from tasks.models import NOTES_MAX_LENGTH, DefectCode, Task, TaskStatus
+from tasks.services import NewTask, task_complete, task_create
 from tasks.sessions import person_login
 
 pytestmark = pytest.mark.django_db
@@ -110,6 +110,68 @@ def test_task_description_cannot_break_out_of_the_page_data(client, make_person)
     r = client.get("/")
     assert b"<script>alert(1)" not in r.content
     assert portal_config(r)["person"]["current_task"]["description"].startswith("</script>")
+
+
+def test_page_carries_the_active_defect_codes_and_where_to_read_them_again(client, make_person):
+    DefectCode.objects.create(code="SCRATCH", description="Scratch on a visible surface")
+    DefectCode.objects.create(code="DENT", description="Dent in a panel")
+    DefectCode.objects.create(code="OLD", description="Retired", active=False)
+    person = make_person()
+    client.force_login(person.user)
+    config = portal_config(client.get("/"))
+    assert config["defectCodes"] == [
+        {"code": "DENT", "description": "Dent in a panel"},
+        {"code": "SCRATCH", "description": "Scratch on a visible surface"},
+    ]
+    assert config["urls"]["defectCodes"] == "/defect-codes"
+    assert client.get(config["urls"]["defectCodes"]).json() == config["defectCodes"]
+
+
+def test_without_a_required_verdict_the_page_has_complete_and_an_optional_verdict(
+    client, make_person, settings
+):
+    settings.QC_REQUIRE_OUTCOME = False
+    person = make_person()
+    client.force_login(person.user)
+    r = client.get("/")
+    assert portal_config(r)["requireOutcome"] is False
+    html = r.content.decode()
+    assert 'id="complete"' in html and 'id="pref-shortcut"' in html
+    assert 'id="pass"' not in html and 'id="fail"' not in html
+    assert "<legend>Verdict (optional)</legend>" in html
+    assert 'type="radio" name="outcome" id="outcome-none" value="" checked' in html
+    assert f'<textarea id="notes" rows="3" maxlength="{NOTES_MAX_LENGTH}"' in html
+    assert "<legend>Defects found (optional)</legend>" in html
+
+
+def test_with_a_required_verdict_the_page_has_pass_and_fail_instead_of_complete(
+    client, make_person, settings
+):
+    settings.QC_REQUIRE_OUTCOME = True
+    person = make_person()
+    client.force_login(person.user)
+    r = client.get("/")
+    assert portal_config(r)["requireOutcome"] is True
+    html = r.content.decode()
+    assert 'id="pass"' in html and 'id="fail"' in html
+    assert 'id="complete"' not in html and 'type="radio"' not in html
+    assert 'id="pref-shortcut"' not in html and 'id="shortcut-hint"' not in html
+    assert f'maxlength="{NOTES_MAX_LENGTH}"' in html
+
+
+def test_page_never_shows_an_earlier_reviewers_verdict_or_notes(client, make_person):
+    first, me = make_person(), make_person()
+    (task,) = task_create(tasks=[NewTask("Check the seams", reviews_required=2)])
+    person_login(person_id=first.pk)
+    task_complete(task_id=task.pk, person_id=first.pk, outcome="fail", notes="Porosity at B3")
+    person_login(person_id=me.pk)
+    client.force_login(me.user)
+    r = client.get("/")
+    current = portal_config(r)["person"]["current_task"]
+    assert current["id"] == task.pk
+    assert (current["reviews_done"], current["reviews_required"]) == (1, 2)
+    assert current["outcome"] is None
+    assert b"Porosity" not in r.content
 
 
 def test_supervisor_is_pointed_to_the_admin(client, supervisor):

@@ -113,12 +113,14 @@ FOCUS_RING = """
 }
 """
 
-# Every visible control of the page that takes the keyboard focus.
+# Every visible control of the page that takes the keyboard focus; a radio group once, at
+# its checked radio (Tab reaches the group, the arrow keys move within it).
 FOCUSABLE = """
 () => [...document.querySelectorAll(
     'a[href], button, input:not([type=hidden]), select, textarea, [tabindex]:not([tabindex="-1"])'
   )]
   .filter((e) => !e.disabled && e.checkVisibility() && !e.closest("[hidden]"))
+  .filter((e) => e.type !== "radio" || e.checked)
   .map((e) => e.id || e.getAttribute("name") || e.textContent.trim().slice(0, 30) || e.tagName)
 """
 
@@ -141,7 +143,7 @@ CONTROL_BORDERS = """
     return { r: 255, g: 255, b: 255, a: 1 };
   };
   return [...document.querySelectorAll(
-      'input[type=text], input[type=password], select, .button-quiet'
+      'input[type=text], input[type=password], select, textarea, .button-quiet'
     )]
     .filter((e) => e.checkVisibility() && !e.closest("[hidden]"))
     .map((e) => {

@@ -14,6 +14,11 @@
  * notification when a task arrives while the tab is hidden. Ctrl+Enter (⌘+Enter) completes
  * from anywhere on the page. Text comes from Django's JavaScript catalog (jsi18n), in the
  * page's language.
+ *
+ * A complete is a review (docs/engine.md, "Outcomes"): the verdict, notes and defect codes
+ * of the form beside the button go in its body. Where the site requires a verdict
+ * (QC_REQUIRE_OUTCOME), Pass and Fail take the place of Complete and the shortcut is off.
+ * Reviews are blind: nothing here shows another reviewer's verdict.
  */
 (function () {
   "use strict";
@@ -49,7 +54,8 @@
   var MAX_BACKOFF_S = 30;
   var REQUEST_TIMEOUT_MS = 15000;
   // After a new task shows, Complete ignores clicks this long: the second click of a
-  // double-click must not complete the task that just appeared.
+  // double-click must not complete the task that just appeared. Pass and Fail do so after
+  // any new task (work started, a task arrived), as a stray press there is a verdict.
   var REARM_MS = 500;
   // A gap this long between one-second ticks means the machine slept.
   var SLEEP_GAP_MS = 5000;
@@ -71,19 +77,28 @@
   var audio = null; // the AudioContext, made on a click (browsers let a page play after one)
   var prefs = readPrefs();
   var isMac = /Mac|iPhone|iPad|iPod/.test(navigator.platform || navigator.userAgent);
+  var requireOutcome = config.requireOutcome;
+  // The buttons that complete the task on screen: Complete, or Pass and Fail.
+  var verdictButtons = requireOutcome ? [$("pass"), $("fail")] : [$("complete")];
+  var reviewTaskId = null; // the task the review form was filled in for
+  var shownCodes = ""; // the catalogue on screen, as JSON, to redraw only when it changed
 
   // --- HTTP ---
 
-  function send(method, url) {
+  // `body`, when given, goes as JSON.
+  function send(method, url, body) {
     var controller = new AbortController();
     var timer = setTimeout(function () {
       controller.abort();
     }, REQUEST_TIMEOUT_MS);
+    var headers = { Accept: "application/json", "X-CSRFToken": csrfToken };
+    if (body) headers["Content-Type"] = "application/json";
     return fetch(url, {
       method: method,
       credentials: "same-origin",
       cache: "no-store",
-      headers: { Accept: "application/json", "X-CSRFToken": csrfToken },
+      headers: headers,
+      body: body ? JSON.stringify(body) : undefined,
       signal: controller.signal,
     })
       .then(function (response) {
@@ -124,13 +139,13 @@
   // One request, retried with backoff (1, 2, 4 … 30 s, or the server's Retry-After) on
   // network errors and 5xx answers, with the reconnecting banner up meanwhile. Resolves
   // with the answer, or null once a newer user action has superseded it.
-  async function request(method, url, myEpoch) {
+  async function request(method, url, myEpoch, body) {
     pending++;
     try {
       for (var attempt = 0; ; attempt++) {
         var answer = null;
         try {
-          answer = await send(method, url);
+          answer = await send(method, url, body);
         } catch (error) {
           answer = null; // offline, DNS, refused, timed out
         }
@@ -167,6 +182,7 @@
     if (answer.status !== 200) return handleError(answer);
     showPerson(answer.body, null);
     refreshQueueSize();
+    refreshDefectCodes(); // a supervisor may have changed the catalogue since the page loaded
     announce(
       task
         ? fmt(gettext("Work started. Task #%(id)s is yours."), { id: task.id })
@@ -175,22 +191,28 @@
     focusPrimary();
   }
 
-  async function completeTask() {
+  // `outcome`: "pass" or "fail" from the button pressed where the site requires a verdict;
+  // otherwise the form's (optional) choice is read.
+  async function completeTask(outcome) {
     if (!task || completing || Date.now() < armedAt) return;
+    if (requireOutcome && !outcome) return;
     completing = true;
-    renderCompleteButton();
+    renderVerdictButtons();
     var done = task;
+    var review = readReview(requireOutcome ? outcome : chosenOutcome());
+    showReviewError("");
     var my = beginAction();
-    var answer = await request("POST", config.urls.complete.replace("{id}", done.id), my);
+    var answer = await request("POST", config.urls.complete.replace("{id}", done.id), my, review);
     completing = false;
-    renderCompleteButton();
+    renderVerdictButtons();
     if (!answer) return;
     if (answer.status === 409) return afterTaskLost(done);
+    if (answer.status === 400) return reviewRefused(done, answer.body);
     if (answer.status !== 200) return handleError(answer);
+    resetReview(); // the next task starts with a blank review
     var next = answer.body.next_task;
     if (next) {
-      armedAt = Date.now() + REARM_MS;
-      setTimeout(renderCompleteButton, REARM_MS + 20);
+      rearm();
       setTask(next, null);
       setState("working");
       announce(
@@ -221,7 +243,7 @@
     task = null;
     showPerson(answer.body, null);
     announce(lostMessage(lost, answer.body.last_release));
-    focusIfLost(state === "working" ? $("complete") : $("waiting-title"));
+    focusIfLost(state === "working" ? verdictButtons[0] : $("waiting-title"));
     refreshQueueSize();
   }
 
@@ -273,7 +295,7 @@
       announce(fmt(gettext("New task #%(id)s assigned to you."), { id: task.id }));
     }
     if (task && (!before || task.id !== before.id)) {
-      focusIfLost($("complete"));
+      focusIfLost(verdictButtons[0]);
       alertArrival(task);
     }
     refreshQueueSize();
@@ -341,14 +363,28 @@
   function setTask(next, assignedAt) {
     if (!task || task.id !== next.id) {
       taskStartedAt = assignedAt === null ? Date.now() : assignedAt;
+      if (requireOutcome) rearm();
     }
+    // What was typed stays with its task (back after an expired session, say), and only.
+    if (reviewTaskId !== next.id) resetReview();
+    reviewTaskId = next.id;
     task = next;
     $("task-id").textContent = "#" + next.id;
+    // Which review of the task this is: no verdict, nor whose the earlier ones were.
+    var required = next.reviews_required || 1;
+    $("task-review").hidden = required < 2;
+    $("task-review").textContent =
+      required < 2
+        ? ""
+        : fmt(gettext("Review %(n)s of %(total)s"), {
+            n: Math.min(next.reviews_done + 1, required),
+            total: required,
+          });
     $("task-description").textContent = next.description;
     var created = new Date(next.created_at);
     $("task-created").dateTime = next.created_at;
     $("task-created").textContent = formatDate(created);
-    renderCompleteButton();
+    renderVerdictButtons();
     tick();
   }
 
@@ -441,12 +477,150 @@
         : gettext("Reconnecting…"));
   }
 
-  function renderCompleteButton() {
+  function rearm() {
+    armedAt = Date.now() + REARM_MS;
+    setTimeout(renderVerdictButtons, REARM_MS + 20);
+  }
+
+  function renderVerdictButtons() {
     var off = completing || Date.now() < armedAt;
     // aria-disabled, not disabled: the button keeps the keyboard focus between tasks.
-    if (off) $("complete").setAttribute("aria-disabled", "true");
-    else $("complete").removeAttribute("aria-disabled");
-    $("complete").textContent = completing ? gettext("Completing…") : gettext("Complete");
+    verdictButtons.forEach(function (button) {
+      if (off) button.setAttribute("aria-disabled", "true");
+      else button.removeAttribute("aria-disabled");
+    });
+    if (!requireOutcome) {
+      $("complete").textContent = completing ? gettext("Completing…") : gettext("Complete");
+    }
+  }
+
+  // --- the review: verdict, notes, defect codes ---
+
+  function chosenOutcome() {
+    var checked = document.querySelector('input[name="outcome"]:checked');
+    return checked ? checked.value : "";
+  }
+
+  function chosenDefects() {
+    return Array.prototype.map.call(
+      $("defect-list").querySelectorAll("input:checked"),
+      function (box) {
+        return box.value;
+      },
+    );
+  }
+
+  // The body of the complete request; null for none (a bare complete).
+  function readReview(outcome) {
+    var review = {};
+    var notes = $("notes").value.trim();
+    var defects = chosenDefects();
+    if (outcome) review.outcome = outcome;
+    if (notes) review.notes = notes;
+    if (defects.length) review.defects = defects;
+    return Object.keys(review).length ? review : null;
+  }
+
+  function resetReview() {
+    $("notes").value = "";
+    $("defect-list").querySelectorAll("input").forEach(function (box) {
+      box.checked = false;
+    });
+    if (!requireOutcome) $("outcome-none").checked = true;
+    showReviewError("");
+  }
+
+  function showReviewError(text) {
+    $("review-error").textContent = text;
+    $("review-error").hidden = !text;
+  }
+
+  // Complete answered 400: the review was refused (an inactive code, a verdict missing…).
+  // What the person chose and typed stays; the server's reasons are shown beside it.
+  async function reviewRefused(done, body) {
+    var reasons = [];
+    Object.keys(body).forEach(function (field) {
+      if (field === "code") return;
+      [].concat(body[field]).forEach(function (reason) {
+        if (typeof reason === "string") reasons.push(reason);
+      });
+    });
+    var text = reasons.length
+      ? fmt(gettext("Task #%(id)s was not completed: %(reasons)s"), {
+          id: done.id,
+          reasons: reasons.join(" "),
+        })
+      : fmt(gettext("Task #%(id)s was not completed: the server refused the review."), {
+          id: done.id,
+        });
+    showReviewError(text);
+    announce("");
+    scheduleBeat();
+    if (!body.defects) return;
+    // A code went out of use since the catalogue was read: read it again.
+    var before = chosenDefects();
+    await refreshDefectCodes();
+    var dropped = before.filter(function (code) {
+      return chosenDefects().indexOf(code) < 0;
+    });
+    if (dropped.length && task && task.id === done.id) {
+      showReviewError(
+        fmt(
+          ngettext(
+            "Task #%(id)s was not completed: the defect code %(codes)s is no longer in use, so it was taken off your choice. Check the defects, then try again.",
+            "Task #%(id)s was not completed: the defect codes %(codes)s are no longer in use, so they were taken off your choice. Check the defects, then try again.",
+            dropped.length,
+          ),
+          { id: done.id, codes: dropped.join(", ") },
+        ),
+      );
+    }
+  }
+
+  // The active defect codes, one checkbox each (code and description in its label); what
+  // is ticked stays ticked. The fieldset shows only when there is a catalogue.
+  function renderDefectCodes(codes) {
+    var json = JSON.stringify(codes);
+    if (json === shownCodes) return;
+    shownCodes = json;
+    var list = $("defect-list");
+    var ticked = chosenDefects();
+    var focused = list.contains(document.activeElement) ? document.activeElement.value : null;
+    list.textContent = "";
+    codes.forEach(function (item) {
+      var box = document.createElement("input");
+      box.type = "checkbox";
+      box.id = "defect-" + item.code;
+      box.value = item.code;
+      box.checked = ticked.indexOf(item.code) >= 0;
+      var code = document.createElement("span");
+      code.className = "defect-code";
+      code.textContent = item.code;
+      var description = document.createElement("span");
+      description.className = "defect-description";
+      description.textContent = item.description;
+      var label = document.createElement("label");
+      label.htmlFor = box.id;
+      label.append(code, " ", description);
+      var row = document.createElement("div");
+      row.className = "defect";
+      row.append(box, label);
+      list.append(row);
+      if (item.code === focused) box.focus();
+    });
+    $("defects").hidden = codes.length === 0;
+    // The focused code went out of use: the focus goes to the next field rather than nowhere.
+    if (focused !== null && !list.contains(document.activeElement)) $("notes").focus();
+  }
+
+  function refreshDefectCodes() {
+    return send("GET", config.urls.defectCodes)
+      .then(function (answer) {
+        if (answer.status === 200 && Array.isArray(answer.body)) renderDefectCodes(answer.body);
+      })
+      .catch(function () {
+        /* the catalogue on screen stays; the heartbeat reports connection trouble */
+      });
   }
 
   // --- the state outside the page: title, favicon, sound, desktop notification ---
@@ -586,12 +760,14 @@
 
   function renderPrefs() {
     $("pref-alerts").checked = prefs.alerts;
-    $("pref-shortcut").checked = prefs.shortcut;
-    $("shortcut-hint").hidden = !prefs.shortcut;
-    if (prefs.shortcut) {
-      $("complete").setAttribute("aria-keyshortcuts", isMac ? "Meta+Enter" : "Control+Enter");
-    } else {
-      $("complete").removeAttribute("aria-keyshortcuts");
+    if (!requireOutcome) {
+      $("pref-shortcut").checked = prefs.shortcut;
+      $("shortcut-hint").hidden = !prefs.shortcut;
+      if (prefs.shortcut) {
+        $("complete").setAttribute("aria-keyshortcuts", isMac ? "Meta+Enter" : "Control+Enter");
+      } else {
+        $("complete").removeAttribute("aria-keyshortcuts");
+      }
     }
     var status = "";
     if (prefs.alerts) {
@@ -627,7 +803,9 @@
   }
 
   // Ctrl+Enter (⌘+Enter) completes from anywhere on the page, the notes field included.
+  // Not where a verdict is required: one key cannot say pass or fail.
   function onKeydown(event) {
+    if (requireOutcome) return;
     if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey)) return;
     if (event.altKey || event.shiftKey || !prefs.shortcut || state !== "working") return;
     event.preventDefault(); // a focused button must not also take it as a click
@@ -653,7 +831,7 @@
   }
 
   function focusPrimary() {
-    if (state === "working") $("complete").focus();
+    if (state === "working") verdictButtons[0].focus();
     else if (state === "waiting") $("waiting-title").focus();
   }
 
@@ -728,11 +906,15 @@
   $("start-again").addEventListener("click", function () {
     if ($("start-again").getAttribute("aria-disabled") !== "true") startWork();
   });
-  $("complete").addEventListener("click", completeTask);
+  verdictButtons.forEach(function (button) {
+    button.addEventListener("click", function () {
+      completeTask(button.dataset.outcome);
+    });
+  });
   $("stop").addEventListener("click", stopWork);
   $("retry-now").addEventListener("click", poke);
   $("pref-alerts").addEventListener("change", onAlertsChange);
-  $("pref-shortcut").addEventListener("change", onShortcutChange);
+  if (!requireOutcome) $("pref-shortcut").addEventListener("change", onShortcutChange);
   window.addEventListener("keydown", onKeydown, true);
   // Any click lets the page play the sound later, once the person has opted in.
   document.addEventListener("click", function () {
@@ -761,6 +943,7 @@
     });
   }
   renderPrefs();
+  renderDefectCodes(config.defectCodes);
 
   // The state the server rendered; a session left open may have expired meanwhile, so it
   // is confirmed with a heartbeat at once.
