@@ -36,6 +36,7 @@ from .models import (
     Assignment,
     AssignmentSource,
     Counter,
+    EndReason,
     Exclusion,
     ExclusionReason,
     Task,
@@ -460,6 +461,19 @@ def dashboard_get(*, window: str = "hour") -> Dashboard:
         assigners=assigner_stats(now=now),
         charts=hourly_series(now=now),
         routing=routing_stats(now=now, since=since),
+    )
+
+
+# --- outcomes (docs/engine.md, "Outcomes") ---
+
+
+def task_reviews(task_id: int):
+    """A task's reviews: the assignments that completed it, with their people, first
+    first (through `qc_assignments_task`)."""
+    return (
+        Assignment.objects.filter(task_id=task_id, end_reason=EndReason.COMPLETED)
+        .select_related("person")
+        .order_by("completed_at", "id")
     )
 
 

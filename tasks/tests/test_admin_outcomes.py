@@ -4,7 +4,16 @@ reviews and their number, resolving a dispute, the reviews in the assignment his
 import pytest
 from django.contrib.auth.models import Permission
 
-from tasks.models import DefectCode
+from tasks.models import (
+    MAX_REVIEWS,
+    AuditAction,
+    AuditEvent,
+    DefectCode,
+    Task,
+    TaskStatus,
+)
+from tasks.services import NewTask, task_complete, task_create
+from tasks.sessions import person_login
 
 pytestmark = pytest.mark.django_db
 
@@ -15,6 +24,11 @@ CODES = "/admin/tasks/defectcode/"
 def admin_client(client, supervisor):
     client.force_login(supervisor)
     return client
+
+
+@pytest.fixture
+def carol(make_person):
+    return make_person("Carol")
 
 
 # --- the defect catalogue ---
@@ -95,3 +109,102 @@ def test_staff_without_the_catalogue_permissions_cannot_change_it(client, django
     assert client.get(CODES + "add/").status_code == 403
     client.post(CODES, {"action": "deactivate_selected", "_selected_action": [code.pk]})
     assert DefectCode.objects.get().active
+
+
+# --- a task's reviews ---
+
+
+@pytest.fixture
+def scratch():
+    return DefectCode.objects.create(code="SCRATCH", description="A scratch on the surface")
+
+
+@pytest.fixture
+def disputed(alice, bob, scratch):
+    """A task that needed two reviews: Alice passed it, Bob failed it with a scratch."""
+    (task,) = task_create(tasks=[NewTask(description="Inspect weld seam", reviews_required=2)])
+    person_login(person_id=alice.pk)
+    task_complete(task_id=task.pk, person_id=alice.pk, outcome="pass", notes="Looks fine")
+    person_login(person_id=bob.pk)
+    task_complete(
+        task_id=task.pk,
+        person_id=bob.pk,
+        outcome="fail",
+        notes="Scratch near the seam",
+        defects=["SCRATCH"],
+    )
+    task.refresh_from_db()
+    assert task.status == TaskStatus.DISPUTED
+    return task
+
+
+def test_supervisor_adds_tasks_that_need_several_reviews(admin_client):
+    r = admin_client.post(
+        "/admin/tasks/task/add/",
+        {"descriptions": "A\nB", "reviews_required": "3", "priority": "0", "_save": "Save"},
+    )
+    assert r.status_code == 302
+    assert list(Task.objects.values_list("reviews_required", flat=True)) == [3, 3]
+
+
+def test_reviews_required_is_one_by_default_and_at_most_the_maximum(admin_client):
+    assert admin_client.get("/admin/tasks/task/add/").status_code == 200
+    r = admin_client.post("/admin/tasks/task/add/", {"descriptions": "A", "_save": "Save"})
+    assert r.status_code == 302 and Task.objects.get().reviews_required == 1
+    r = admin_client.post(
+        "/admin/tasks/task/add/",
+        {"descriptions": "B", "reviews_required": str(MAX_REVIEWS + 1), "_save": "Save"},
+    )
+    assert r.status_code == 200 and b'class="errorlist' in r.content
+    assert Task.objects.count() == 1
+
+
+def test_reviews_required_changes_while_the_task_waits(admin_client):
+    (task,) = task_create(descriptions=["x"])
+    url = f"/admin/tasks/task/{task.pk}/change/"
+    assert b'name="reviews_required"' in admin_client.get(url).content
+    r = admin_client.post(url, {"description": "x", "priority": "0", "reviews_required": "2"})
+    assert r.status_code == 302
+    task.refresh_from_db()
+    assert task.reviews_required == 2
+    event = AuditEvent.objects.get(action=AuditAction.TASK_EDIT)
+    assert "reviews_required: 1 → 2" in event.detail
+
+
+def test_reviews_required_is_read_only_once_the_task_is_taken(admin_client, alice):
+    (task,) = task_create(descriptions=["x"])
+    person_login(person_id=alice.pk)
+    r = admin_client.get(f"/admin/tasks/task/{task.pk}/change/")
+    assert r.status_code == 200 and b'name="reviews_required"' not in r.content
+
+
+def test_task_list_shows_reviews_and_outcome_and_filters_them(admin_client, disputed, carol):
+    (other,) = task_create(tasks=[NewTask(description="Inspect bolt", reviews_required=1)])
+    person_login(person_id=carol.pk)
+    task_complete(task_id=other.pk, person_id=carol.pk, outcome="pass")
+    r = admin_client.get("/admin/tasks/task/")
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert "2/2" in html and "1/1" in html and "Pass" in html
+    r = admin_client.get("/admin/tasks/task/", {"status__exact": "DISPUTED"})
+    assert "Inspect weld seam" in r.content.decode()
+    assert "Inspect bolt" not in r.content.decode()
+    r = admin_client.get("/admin/tasks/task/", {"outcome__exact": "pass"})
+    assert "Inspect bolt" in r.content.decode()
+    assert "Inspect weld seam" not in r.content.decode()
+
+
+def test_task_page_shows_its_reviews(admin_client, disputed):
+    r = admin_client.get(f"/admin/tasks/task/{disputed.pk}/change/")
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert "Reviews (2 of 2)" in html
+    assert html.count('class="qc-review"') == 2
+    for text in ("Alice", "Bob", "Looks fine", "Scratch near the seam", "SCRATCH", "Fail"):
+        assert text in html, text
+
+
+def test_a_task_without_reviews_says_so(admin_client):
+    (task,) = task_create(descriptions=["x"])
+    r = admin_client.get(f"/admin/tasks/task/{task.pk}/change/")
+    assert "No review yet." in r.content.decode()
