@@ -7,6 +7,7 @@ from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
@@ -21,7 +22,13 @@ from tasks.models import MAX_PRIORITY, MAX_REVIEWS, SKILL_MAX_LENGTH, Task, Task
 
 from .dashboard import dashboard_data_view, dashboard_view
 from .importing import import_template_view, import_view
-from .interventions import TASK_INTERVENTIONS, can_intervene, free_people, intervene_on_task
+from .interventions import (
+    TASK_INTERVENTIONS,
+    ResolveForm,
+    can_intervene,
+    free_people,
+    intervene_on_task,
+)
 
 
 class RoutingFormMixin(forms.Form):
@@ -222,7 +229,7 @@ class TaskAdmin(admin.ModelAdmin):
     show_full_result_count = False
     form = TaskChangeForm  # (the admin drops its declared fields that are read-only)
     action_form = TaskActionForm
-    actions = ["release_selected", "cancel_selected", "reassign_selected"]
+    actions = ["release_selected", "cancel_selected", "reassign_selected", "resolve_selected"]
     change_form_template = "admin/tasks/task/change_form.html"
     change_list_template = "admin/tasks/task/change_list.html"
 
@@ -339,6 +346,16 @@ class TaskAdmin(admin.ModelAdmin):
             return
         intervene_on_task(self, request, "reassign", queryset.get().pk, person_id=int(person_id))
 
+    @admin.action(
+        description=gettext_lazy("Resolve the selected disputed task…"),
+        permissions=["intervene"],
+    )
+    def resolve_selected(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, _("Select exactly one task to resolve."), messages.ERROR)
+            return None
+        return HttpResponseRedirect(reverse("admin:tasks_task_resolve", args=[queryset.get().pk]))
+
     def has_intervene_permission(self, request):
         return can_intervene(request)
 
@@ -390,6 +407,8 @@ class TaskAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def intervention_view(self, request, object_id: int, intervention: str):
+        if intervention == "resolve":
+            return self.resolve_view(request, object_id)
         change_url = reverse("admin:tasks_task_change", args=[object_id])
         if request.method != "POST":
             return HttpResponseRedirect(change_url)
@@ -407,6 +426,40 @@ class TaskAdmin(admin.ModelAdmin):
             kwargs["person_id"] = int(person_id)
         intervene_on_task(self, request, intervention, task.pk, **kwargs)
         return back_to(request, change_url)
+
+    def resolve_view(self, request, object_id: int):
+        """A disputed task's reviews and the form for its final outcome and note (GET);
+        the resolve (POST), back to the task's page when done."""
+        if not can_intervene(request):
+            raise PermissionDenied
+        task = get_object_or_404(Task, pk=object_id)
+        change_url = reverse("admin:tasks_task_change", args=[task.pk])
+        if task.status != TaskStatus.DISPUTED:
+            self.message_user(
+                request,
+                _("Task %(id)s is not disputed: there is nothing to resolve.") % {"id": task.pk},
+                messages.WARNING,
+            )
+            return HttpResponseRedirect(change_url)
+        form = ResolveForm(request.POST if request.method == "POST" else None)
+        if form.is_valid() and intervene_on_task(
+            self,
+            request,
+            "resolve",
+            task.pk,
+            outcome=form.cleaned_data["outcome"],
+            note=form.cleaned_data["note"],
+        ):
+            return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Resolve task %(id)s") % {"id": task.pk},
+            "original": task,
+            "form": form,
+            "reviews": list(selectors.task_reviews(task.pk)),
+        }
+        return TemplateResponse(request, "admin/tasks/task/resolve.html", context)
 
     def import_view(self, request):
         return import_view(self, request)

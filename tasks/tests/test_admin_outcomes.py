@@ -208,3 +208,94 @@ def test_a_task_without_reviews_says_so(admin_client):
     (task,) = task_create(descriptions=["x"])
     r = admin_client.get(f"/admin/tasks/task/{task.pk}/change/")
     assert "No review yet." in r.content.decode()
+
+
+# --- resolving a dispute ---
+
+
+def test_supervisor_resolves_a_dispute_through_the_form(admin_client, disputed):
+    page = f"/admin/tasks/task/{disputed.pk}/change/"
+    url = f"/admin/tasks/task/{disputed.pk}/resolve/"
+    assert url in admin_client.get(page).content.decode()
+    r = admin_client.get(url)
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert 'name="outcome"' in html and 'name="note"' in html and "Scratch near the seam" in html
+    r = admin_client.post(url, {"outcome": "fail", "note": "The scratch is out of tolerance"})
+    assert r.status_code == 302 and r["Location"] == page
+    disputed.refresh_from_db()
+    assert (disputed.status, disputed.outcome) == (TaskStatus.COMPLETED, "fail")
+    assert disputed.resolution_note == "The scratch is out of tolerance"
+    event = AuditEvent.objects.get(action=AuditAction.RESOLVE)
+    assert event.task_id == disputed.pk and event.actor_username == "boss"
+    r = admin_client.get(page)
+    html = r.content.decode()
+    assert f"Task {disputed.pk} is resolved." in html
+    assert "The scratch is out of tolerance" in html and url not in html
+
+
+def test_resolve_form_needs_an_outcome_and_a_note(admin_client, disputed):
+    url = f"/admin/tasks/task/{disputed.pk}/resolve/"
+    r = admin_client.post(url, {"outcome": "maybe", "note": "  "})
+    assert r.status_code == 200
+    assert r.content.decode().count('class="errorlist') == 2
+    disputed.refresh_from_db()
+    assert disputed.status == TaskStatus.DISPUTED
+
+
+def test_resolving_a_task_that_is_not_disputed_is_a_message(admin_client):
+    (task,) = task_create(descriptions=["x"])
+    url = f"/admin/tasks/task/{task.pk}/resolve/"
+    r = admin_client.post(url, {"outcome": "pass", "note": "ok"}, follow=True)
+    assert r.status_code == 200 and b"is not disputed" in r.content
+    assert Task.objects.get().status == TaskStatus.PENDING
+    assert admin_client.get("/admin/tasks/task/999999/resolve/").status_code == 404
+
+
+def test_a_refused_resolve_is_shown_not_a_server_error(admin_client, disputed, monkeypatch):
+    from qcproject.exceptions import Conflict
+    from tasks.admin import interventions
+
+    def refused(**kwargs):
+        raise Conflict("Task was resolved by someone else meanwhile.")
+
+    service, message = interventions.TASK_INTERVENTIONS["resolve"]
+    monkeypatch.setitem(interventions.TASK_INTERVENTIONS, "resolve", (refused, message))
+    url = f"/admin/tasks/task/{disputed.pk}/resolve/"
+    r = admin_client.post(url, {"outcome": "pass", "note": "ok"})
+    assert r.status_code == 200 and b"resolved by someone else meanwhile" in r.content
+
+
+def test_resolve_needs_the_intervene_permission(client, django_user_model, disputed):
+    viewer = django_user_model.objects.create_user(username="viewer", is_staff=True)
+    viewer.user_permissions.add(
+        Permission.objects.get(codename="view_task"),
+        Permission.objects.get(codename="change_task"),
+    )
+    client.force_login(viewer)
+    page = client.get(f"/admin/tasks/task/{disputed.pk}/change/").content.decode()
+    url = f"/admin/tasks/task/{disputed.pk}/resolve/"
+    assert url not in page
+    assert client.get(url).status_code == 403
+    assert client.post(url, {"outcome": "pass", "note": "ok"}).status_code == 403
+    r = client.post(
+        "/admin/tasks/task/", {"action": "resolve_selected", "_selected_action": [disputed.pk]}
+    )
+    assert r.status_code in (200, 302) and "/resolve/" not in r.get("Location", "")
+    disputed.refresh_from_db()
+    assert disputed.status == TaskStatus.DISPUTED
+
+
+def test_resolve_action_leads_to_the_form_for_one_task(admin_client, disputed):
+    r = admin_client.post(
+        "/admin/tasks/task/", {"action": "resolve_selected", "_selected_action": [disputed.pk]}
+    )
+    assert r.status_code == 302
+    assert r["Location"] == f"/admin/tasks/task/{disputed.pk}/resolve/"
+    (other,) = task_create(descriptions=["x"])
+    r = admin_client.post(
+        "/admin/tasks/task/",
+        {"action": "resolve_selected", "_selected_action": [disputed.pk, other.pk]},
+        follow=True,
+    )
+    assert b"Select exactly one task to resolve." in r.content
