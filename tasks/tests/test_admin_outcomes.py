@@ -6,6 +6,7 @@ from django.contrib.auth.models import Permission
 
 from tasks.models import (
     MAX_REVIEWS,
+    Assignment,
     AuditAction,
     AuditEvent,
     DefectCode,
@@ -299,3 +300,29 @@ def test_resolve_action_leads_to_the_form_for_one_task(admin_client, disputed):
         follow=True,
     )
     assert b"Select exactly one task to resolve." in r.content
+
+
+# --- the assignment history ---
+
+
+def test_assignment_list_shows_reviews_and_filters_by_verdict(admin_client, disputed, carol):
+    (other,) = task_create(descriptions=["Inspect bolt"])
+    person_login(person_id=carol.pk)  # gets the bolt: an assignment without a review yet
+    r = admin_client.get("/admin/tasks/assignment/")
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert "Completed: Fail · SCRATCH <q>Scratch near the seam</q>" in html
+    assert "Completed: Pass <q>Looks fine</q>" in html
+    r = admin_client.get("/admin/tasks/assignment/", {"outcome__exact": "fail"})
+    html = r.content.decode()
+    assert "Scratch near the seam" in html and "Looks fine" not in html
+    r = admin_client.get("/admin/tasks/assignment/", {"q": "fine"})
+    assert "Looks fine" in r.content.decode() and "Scratch near" not in r.content.decode()
+
+
+def test_assignment_page_shows_the_review(admin_client, disputed):
+    review = Assignment.objects.get(task=disputed, outcome="fail")
+    r = admin_client.get(f"/admin/tasks/assignment/{review.pk}/change/")
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert "Verdict" in html and "Scratch near the seam" in html and "SCRATCH" in html

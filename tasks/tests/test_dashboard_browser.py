@@ -230,6 +230,10 @@ def test_assignment_list_fits_1280_px(browser, live_server, shift):
         completed_at=Now(),
         ended_at=Now(),
         end_reason="COMPLETED",
+        # The longest review the list shows: a verdict, several codes, long notes.
+        outcome="fail",
+        defects=["LABEL-MISSING", "PACKAGING-DAMAGED", "WRONG-QUANTITY"],
+        notes="Outer carton crushed at one corner; two labels missing on the inner packs",
     )
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
