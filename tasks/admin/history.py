@@ -12,7 +12,7 @@ from django.utils.translation import pgettext, pgettext_lazy
 from qcproject.admin_mixins import ReadOnlyAdminMixin
 from tasks.models import AssignerInstance, Assignment, AuditEvent, EndReason
 
-from .export import export_view
+from .export import export_view, results_export_view
 
 
 @admin.register(Assignment)
@@ -71,11 +71,19 @@ class AssignmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 self.admin_site.admin_view(self.export_view),
                 name="tasks_assignment_export",
             ),
+            path(
+                "results/",
+                self.admin_site.admin_view(self.results_export_view),
+                name="tasks_assignment_results_export",
+            ),
             *super().get_urls(),
         ]
 
     def export_view(self, request):
         return export_view(self, request)
+
+    def results_export_view(self, request):
+        return results_export_view(self, request)
 
 
 def _review(obj) -> str:
