@@ -467,6 +467,11 @@ def dashboard_get(*, window: str = "hour") -> Dashboard:
 # --- outcomes (docs/engine.md, "Outcomes") ---
 
 
+def disputed_count() -> int:
+    """Disputed tasks waiting for a supervisor's resolve (through `qc_tasks_queue`)."""
+    return Task.objects.filter(status=TaskStatus.DISPUTED).count()
+
+
 def task_reviews(task_id: int):
     """A task's reviews: the assignments that completed it, with their people, first
     first (through `qc_assignments_task`)."""
