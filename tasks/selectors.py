@@ -570,13 +570,18 @@ def reviewer_stats(*, since: datetime) -> list[ReviewerRow]:
         .exclude(outcome="")
         .exclude(person_id=OuterRef("person_id"))
     )
+    # Both in the select list, per review of the window (dependent subqueries through
+    # `qc_assignments_task`): in the WHERE clause, the optimizer may turn the EXISTS into a
+    # semi-join that scans the history.
     compared = (
         done.exclude(outcome="")
-        .filter(Exists(others))
         .values_list("person_id")
         .annotate(
-            compared=Count("id"),
-            agreed=Count("id", filter=~Exists(others.exclude(outcome=OuterRef("outcome")))),
+            compared=Count("id", filter=Exists(others)),
+            agreed=Count(
+                "id",
+                filter=Exists(others) & ~Exists(others.exclude(outcome=OuterRef("outcome"))),
+            ),
         )
         .order_by()
     )

@@ -135,9 +135,13 @@ class TaskChangeForm(RoutingFormMixin, ReviewsFormMixin, forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for name in ("priority", "reviews_required"):
-            if name in self.fields:
-                self.fields[name].required = True
+        if "priority" in self.fields:
+            self.fields["priority"].required = True
+
+    def clean_reviews_required(self):
+        # Left out (a form from before the field, a client that does not send it): as it is.
+        value = self.cleaned_data["reviews_required"]
+        return self.instance.reviews_required if value is None else value
 
     def clean_expires_at(self):
         if "expires_at" not in self.changed_data:

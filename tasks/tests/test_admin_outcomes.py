@@ -326,3 +326,13 @@ def test_assignment_page_shows_the_review(admin_client, disputed):
     assert r.status_code == 200
     html = r.content.decode()
     assert "Verdict" in html and "Scratch near the seam" in html and "SCRATCH" in html
+
+
+def test_a_change_without_reviews_required_keeps_it(admin_client):
+    (task,) = task_create(tasks=[NewTask(description="x", reviews_required=3)])
+    r = admin_client.post(
+        f"/admin/tasks/task/{task.pk}/change/", {"description": "y", "priority": "0"}
+    )
+    assert r.status_code == 302
+    task.refresh_from_db()
+    assert (task.description, task.reviews_required) == ("y", 3)
