@@ -30,7 +30,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from qcproject.db import db_now
 
 from . import counters, selectors
-from .models import RELEASE_REASONS, AssignmentSource
+from .models import RELEASE_REASONS, AssignmentSource, Outcome
 
 HTTP_RESPONSES = Counter(
     "qc_http_responses",
@@ -93,6 +93,7 @@ class QCCollector:
         yield family
 
         yield from routing_families(now=now, totals=totals)
+        yield from outcome_families(totals=totals)
 
         # Per assigner, by its stable name; one that stopped cleanly is gone, one that died
         # shows its last cycle growing old until QC_ASSIGNER_STALE_AFTER.
@@ -171,6 +172,52 @@ def routing_families(*, now, totals: dict):
         "qc_tasks_expired",
         "Tasks expired before anyone took them.",
         value=totals.get(counters.EXPIRED, 0),
+    )
+
+
+def outcome_families(*, totals: dict):
+    """Reviews by verdict, tasks by final outcome, disputes (counted, and waiting now),
+    defect codes logged, and tasks sampled for an audit review (docs/engine.md,
+    "Outcomes")."""
+    family = CounterMetricFamily(
+        "qc_reviews",
+        "Reviews given, by verdict (reviews without one are not counted).",
+        labels=["outcome"],
+    )
+    for outcome in Outcome.values:
+        family.add_metric([outcome], totals.get(counters.reviews(outcome), 0))
+    yield family
+    family = CounterMetricFamily(
+        "qc_task_outcomes",
+        "Tasks completed, by final outcome (none: no review gave a verdict; a resolved "
+        "dispute counts with the supervisor's).",
+        labels=["outcome"],
+    )
+    for outcome in (*Outcome.values, ""):
+        family.add_metric([outcome or "none"], totals.get(counters.outcomes(outcome), 0))
+    yield family
+    yield CounterMetricFamily(
+        "qc_disputes",
+        "Tasks whose reviews disagreed (a pass and a fail).",
+        value=totals.get(counters.DISPUTES, 0),
+    )
+    yield GaugeMetricFamily(
+        "qc_disputed_tasks",
+        "Disputed tasks waiting for a supervisor to resolve them.",
+        value=selectors.disputed_count(),
+    )
+    prefix = counters.defects("")
+    family = CounterMetricFamily(
+        "qc_defects", "Defect codes logged in reviews, by code.", labels=["code"]
+    )
+    for name, n in sorted(totals.items()):
+        if name.startswith(prefix):
+            family.add_metric([name.removeprefix(prefix)], n)
+    yield family
+    yield CounterMetricFamily(
+        "qc_reviews_sampled",
+        "Tasks chosen at random for a blind second review (QC_REVIEW_SAMPLE_RATE).",
+        value=totals.get(counters.SAMPLED, 0),
     )
 
 

@@ -21,6 +21,10 @@ SUPERVISOR_PERMISSIONS = [
     ("tasks", "view_assignment"),
     ("tasks", "view_auditevent"),
     ("tasks", "view_assignerinstance"),
+    # The catalogue of defect codes reviews log: kept by supervisors (never deleted).
+    ("tasks", "view_defectcode"),
+    ("tasks", "add_defectcode"),
+    ("tasks", "change_defectcode"),
     ("personnel", "view_person"),
     ("personnel", "add_person"),
     ("personnel", "change_person"),

@@ -13,10 +13,12 @@ from django.conf import settings
 from django.db.models import (
     BigIntegerField,
     Count,
+    Exists,
     ExpressionWrapper,
     F,
     Min,
     OuterRef,
+    Q,
     Subquery,
     Sum,
     Value,
@@ -36,8 +38,11 @@ from .models import (
     Assignment,
     AssignmentSource,
     Counter,
+    DefectCode,
+    EndReason,
     Exclusion,
     ExclusionReason,
+    Outcome,
     Task,
     TaskStatus,
     WaitHour,
@@ -188,9 +193,7 @@ def flow_stats(*, since: datetime) -> FlowStats:
     timestamp and their count may be counted in the neighbouring hour. The percentiles
     are taken over the latest PERCENTILE_SAMPLE events of the window.
     """
-    boundary = since.replace(minute=0, second=0, microsecond=0)
-    if boundary < since:
-        boundary += timedelta(hours=1)
+    boundary = _next_hour(since)
     edge = _counts_between(since, boundary)
     hours = counters.since(boundary)
     # The durations are computed by the database, from the index alone (qc_tasks_waits,
@@ -220,6 +223,13 @@ def flow_stats(*, since: datetime) -> FlowStats:
         wait_sample=len(waits),
         handle_sample=len(handles),
     )
+
+
+def _next_hour(since: datetime) -> datetime:
+    """The first whole hour at or after `since`: a window's counts add the counters' hours
+    from it to the history's events between `since` and it."""
+    boundary = since.replace(minute=0, second=0, microsecond=0)
+    return boundary + timedelta(hours=1) if boundary < since else boundary
 
 
 def _seconds(rows, duration) -> list[float]:
@@ -436,6 +446,161 @@ def hourly_series(*, now: datetime) -> HourlySeries:
     )
 
 
+# --- outcomes (docs/engine.md, "Outcomes") ---
+
+# The dashboard's most logged defect codes: this many.
+TOP_DEFECTS = 5
+
+
+def disputed_count() -> int:
+    """Disputed tasks waiting for a supervisor's resolve (through `qc_tasks_queue`)."""
+    return Task.objects.filter(status=TaskStatus.DISPUTED).count()
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+@dataclass
+class DefectRow:
+    code: str
+    description: str  # "" for a code no longer in the catalogue
+    n: int
+
+
+@dataclass
+class ReviewerRow:
+    id: int
+    name: str
+    reviews: int  # completions in the window, with a verdict or not
+    verdicts: int  # of those, with a verdict
+    fails: int
+    # Their reviews (with a verdict) of tasks someone else reviewed too (with a verdict),
+    # and of those, the ones where every other reviewer gave the same verdict.
+    compared: int = 0
+    agreed: int = 0
+
+    @property
+    def fail_rate(self) -> float | None:
+        return _share(self.fails, self.verdicts)
+
+    @property
+    def agreement(self) -> float | None:
+        return _share(self.agreed, self.compared)
+
+
+@dataclass
+class OutcomeStats:
+    passed: int  # reviews with the verdict pass in the window
+    failed: int
+    top_defects: list[DefectRow]
+    disputes_waiting: int  # now, whatever the window
+    reviewers: list[ReviewerRow]
+
+    @property
+    def fail_rate(self) -> float | None:
+        return _share(self.failed, self.passed + self.failed)
+
+
+def outcome_stats(*, since: datetime) -> OutcomeStats:
+    """The reviews since `since`: verdicts and the most logged defect codes (the counters'
+    whole hours and the history of the first, partial hour, as `flow_stats`), the disputed
+    tasks waiting now, and per reviewer their reviews, fail rate and agreement with the
+    other reviews of the same tasks.
+
+    Per reviewer, two GROUP BY queries over the window's completions (a range of
+    `qc_assignments_handled`): their reviews and fails; and, of their reviews with a
+    verdict, those of tasks with another review with a verdict (at any time) and those
+    that no other review contradicts, each other review found by task
+    (`qc_assignments_task`).
+    """
+    boundary = _next_hour(since)
+    counts = counters.since(boundary)
+    edge = Assignment.objects.filter(completed_at__gte=since, completed_at__lt=boundary)
+    if boundary > since:
+        for outcome, n in (
+            edge.exclude(outcome="").values_list("outcome").annotate(n=Count("id")).order_by()
+        ):
+            counts[counters.reviews(outcome)] = counts.get(counters.reviews(outcome), 0) + n
+        for codes in edge.filter(defects__isnull=False).values_list("defects", flat=True):
+            for code in codes or ():
+                counts[counters.defects(code)] = counts.get(counters.defects(code), 0) + 1
+    prefix = counters.defects("")
+    logged = sorted(
+        (
+            (name.removeprefix(prefix), n)
+            for name, n in counts.items()
+            if name.startswith(prefix) and n > 0
+        ),
+        key=lambda item: (-item[1], item[0]),
+    )[:TOP_DEFECTS]
+    descriptions = dict(
+        DefectCode.objects.filter(code__in=[code for code, _n in logged]).values_list(
+            "code", "description"
+        )
+    )
+    return OutcomeStats(
+        passed=counts.get(counters.reviews(Outcome.PASS), 0),
+        failed=counts.get(counters.reviews(Outcome.FAIL), 0),
+        top_defects=[DefectRow(code, descriptions.get(code, ""), n) for code, n in logged],
+        disputes_waiting=disputed_count(),
+        reviewers=reviewer_stats(since=since),
+    )
+
+
+def reviewer_stats(*, since: datetime) -> list[ReviewerRow]:
+    """Per person who reviewed since `since`: see `outcome_stats`. By name."""
+    done = Assignment.objects.filter(completed_at__gte=since)
+    rows = {
+        person_id: ReviewerRow(person_id, name, reviews, verdicts, fails)
+        for person_id, name, reviews, verdicts, fails in done.values_list(
+            "person_id", "person__name"
+        )
+        .annotate(
+            reviews=Count("id"),
+            verdicts=Count("id", filter=~Q(outcome="")),
+            fails=Count("id", filter=Q(outcome=Outcome.FAIL)),
+        )
+        .order_by()
+    }
+    # Another review with a verdict of the same task, by someone else (a verdict means a
+    # completed assignment: `qc_assignments_verdict_means_completed`).
+    others = (
+        Assignment.objects.filter(task_id=OuterRef("task_id"))
+        .exclude(outcome="")
+        .exclude(person_id=OuterRef("person_id"))
+    )
+    # Both in the select list, per review of the window (dependent subqueries through
+    # `qc_assignments_task`): in the WHERE clause, the optimizer may turn the EXISTS into a
+    # semi-join that scans the history.
+    compared = (
+        done.exclude(outcome="")
+        .values_list("person_id")
+        .annotate(
+            compared=Count("id", filter=Exists(others)),
+            agreed=Count(
+                "id",
+                filter=Exists(others) & ~Exists(others.exclude(outcome=OuterRef("outcome"))),
+            ),
+        )
+        .order_by()
+    )
+    for person_id, n, agreed in compared:
+        if person_id in rows:
+            rows[person_id].compared, rows[person_id].agreed = n, agreed
+    return sorted(rows.values(), key=lambda row: (row.name, row.id))
+
+
+def task_reviews(task_id: int):
+    """A task's reviews: the assignments that completed it, with their people, first
+    first (through `qc_assignments_task`)."""
+    return (
+        Assignment.objects.filter(task_id=task_id, end_reason=EndReason.COMPLETED)
+        .select_related("person")
+        .order_by("completed_at", "id")
+    )
+
+
 @dataclass
 class Dashboard:
     now: datetime
@@ -446,6 +611,7 @@ class Dashboard:
     assigners: list[AssignerRow]
     charts: HourlySeries
     routing: RoutingStats | None = None
+    outcomes: OutcomeStats | None = None
 
 
 def dashboard_get(*, window: str = "hour") -> Dashboard:
@@ -460,6 +626,7 @@ def dashboard_get(*, window: str = "hour") -> Dashboard:
         assigners=assigner_stats(now=now),
         charts=hourly_series(now=now),
         routing=routing_stats(now=now, since=since),
+        outcomes=outcome_stats(since=since),
     )
 
 

@@ -1,16 +1,19 @@
 """The database does what the engine relies on: UTC clock, READ COMMITTED, index access."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models.functions import Now
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from personnel.models import Person
 from personnel.selectors import person_list_with_tasks
 from qcproject.settings import _database
 from tasks.assigner import assignment_cycle
-from tasks.models import Task, TaskStatus
+from tasks.models import Assignment, Task, TaskStatus
 from tasks.selectors import dashboard_get
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +56,8 @@ def _explain(sql: str) -> list[dict]:
 
 @pytest.fixture
 def history(transactional_db):
-    """A table with a long history (5,000 completed tasks) and a few live rows.
+    """A table with a long history (5,000 completed tasks and their reviews) and a few live
+    rows.
 
     Transactional: ANALYZE TABLE commits implicitly, so the data must be flushed afterwards.
     """
@@ -70,6 +74,27 @@ def history(transactional_db):
             )
             for i in range(5000)
         ]
+    )
+    # Their reviews, weeks old (every dashboard window leaves them out): one for each task,
+    # a second, disagreeing one for every tenth.
+    long_ago = timezone.now() - timedelta(days=30)
+    done = list(Task.objects.values_list("id", "assigned_to_id"))
+    Assignment.objects.bulk_create(
+        [
+            Assignment(
+                task_id=task_id,
+                person_id=person_id if n == 0 else people[(i + 1) % 50].pk,
+                source="ASSIGNER",
+                assigned_at=long_ago,
+                completed_at=long_ago,
+                ended_at=long_ago,
+                end_reason="COMPLETED",
+                outcome="pass" if n == 0 else "fail",
+            )
+            for i, (task_id, person_id) in enumerate(done)
+            for n in range(1 if i % 10 else 2)
+        ],
+        batch_size=1000,
     )
     Person.objects.filter(pk__in=[p.pk for p in people[:5]]).update(
         is_logged_in=True, last_heartbeat=Now(), idle_since=Now()

@@ -300,6 +300,73 @@
     $("qc-no-assigner").hidden = d.assigners.length > 0;
   }
 
+  // As tasks/templatetags/qc_admin.percent: a share (0 to 1) as a whole percentage, in the
+  // page's language's way (25%, 25 %).
+  var PERCENT = new Intl.NumberFormat(LANG, { style: "percent", maximumFractionDigits: 0 });
+  function percent(share) {
+    if (share === null || share === undefined) return "\u2014";
+    return PERCENT.format(share);
+  }
+
+  function cell(tag, text) {
+    var el = document.createElement(tag);
+    if (tag === "th") el.scope = "row";
+    el.textContent = text;
+    return el;
+  }
+
+  function emptyRow(body, columns, text) {
+    var tr = document.createElement("tr");
+    var td = cell("td", text);
+    td.colSpan = columns;
+    tr.appendChild(td);
+    body.appendChild(tr);
+  }
+
+  function renderOutcomes(d) {
+    var o = d.outcomes;
+    if (!o || !$("qc-reviews-pass")) return;
+    setText("qc-reviews-pass", o.pass);
+    setText("qc-reviews-fail", o.fail);
+    setText("qc-fail-rate", percent(o.failRate));
+    setText("qc-disputes", o.disputesWaiting);
+    $("qc-disputes-card").classList.toggle("qc-attention", o.disputesWaiting > 0);
+    var defects = $("qc-top-defects").tBodies[0];
+    defects.textContent = "";
+    o.topDefects.forEach(function (row) {
+      var tr = document.createElement("tr");
+      tr.appendChild(cell("th", row.code));
+      tr.appendChild(cell("td", row.description || "\u2014"));
+      tr.appendChild(cell("td", row.n));
+      defects.appendChild(tr);
+    });
+    if (!o.topDefects.length) emptyRow(defects, 3, gettext("No defect logged."));
+    var reviewers = $("qc-reviewers").tBodies[0];
+    reviewers.textContent = "";
+    o.reviewers.forEach(function (r) {
+      var tr = document.createElement("tr");
+      tr.dataset.person = r.id;
+      var th = cell("th", "");
+      var link = document.createElement("a");
+      link.href = urlFor(config.personUrl, r.id);
+      link.textContent = r.name;
+      th.appendChild(link);
+      tr.appendChild(th);
+      tr.appendChild(cell("td", r.reviews));
+      tr.appendChild(cell("td", percent(r.failRate)));
+      tr.appendChild(
+        cell(
+          "td",
+          r.compared
+            ? fmt(gettext("%(share)s of %(n)s"), { share: percent(r.agreement), n: r.compared })
+            : "\u2014"
+        )
+      );
+      reviewers.appendChild(tr);
+    });
+    if (!o.reviewers.length) emptyRow(reviewers, 4, gettext("No review in the window."));
+  }
+
   // --- the charts ---
 
   function chartData(d, which) {
@@ -399,6 +466,7 @@
     renderCards(d);
     renderPeople(d);
     renderAssigners(d);
+    renderOutcomes(d);
     renderCharts(d);
   }
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from tasks import selectors
-from tasks.models import EndReason
+from tasks.models import EndReason, TaskStatus
 
 from .interventions import can_intervene
 
@@ -42,6 +42,7 @@ def dashboard_view(model_admin, request):
         "windows": [(key, label) for key, (label, _span) in selectors.WINDOWS.items()],
         "refresh_seconds": REFRESH_SECONDS,
         "can_intervene": can_intervene(request),
+        "disputes_url": disputes_url(),
         "time_zone": settings.TIME_ZONE,
         "dashboard_config": {
             "dataUrl": reverse("admin:tasks_dashboard_data"),
@@ -52,10 +53,16 @@ def dashboard_view(model_admin, request):
             "taskUrl": reverse("admin:tasks_task_change", args=[0]),
             "signOutUrl": reverse("admin:personnel_person_sign_out", args=[0]),
             "releaseUrl": reverse("admin:tasks_task_release", args=[0]),
+            "disputesUrl": disputes_url(),
             "data": dashboard_data(d),
         },
     }
     return TemplateResponse(request, "admin/tasks/dashboard.html", context)
+
+
+def disputes_url() -> str:
+    """The task list filtered to the disputed tasks."""
+    return reverse("admin:tasks_task_changelist") + f"?status__exact={TaskStatus.DISPUTED}"
 
 
 def dashboard_data_view(model_admin, request):
@@ -133,4 +140,34 @@ def dashboard_data(d: selectors.Dashboard) -> dict:
             "waitP50": charts.wait_p50,
             "waitP90": charts.wait_p90,
         },
+        "outcomes": _outcomes(d.outcomes),
+    }
+
+
+def _outcomes(o: selectors.OutcomeStats | None) -> dict | None:
+    """Reviews in the window: rates are shares (0 to 1), None when nothing to divide."""
+    if o is None:
+        return None
+    return {
+        "pass": o.passed,
+        "fail": o.failed,
+        "failRate": o.fail_rate,
+        "disputesWaiting": o.disputes_waiting,
+        "topDefects": [
+            {"code": row.code, "description": row.description, "n": row.n} for row in o.top_defects
+        ],
+        "reviewers": [
+            {
+                "id": r.id,
+                "name": r.name,
+                "reviews": r.reviews,
+                "verdicts": r.verdicts,
+                "fails": r.fails,
+                "failRate": r.fail_rate,
+                "compared": r.compared,
+                "agreed": r.agreed,
+                "agreement": r.agreement,
+            }
+            for r in o.reviewers
+        ],
     }

@@ -10,25 +10,27 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext, pgettext_lazy
 
 from qcproject.admin_mixins import ReadOnlyAdminMixin
-from tasks.models import AssignerInstance, Assignment, AuditEvent
+from tasks.models import AssignerInstance, Assignment, AuditEvent, EndReason
 
-from .export import export_view
+from .export import export_view, results_export_view
 
 
 @admin.register(Assignment)
 class AssignmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     # Fits a 1280 px screen beside the filters: the task as its number and the start of
     # its description, times without the year, the end as one column (a completion's end
-    # is its completion time), a decline's reason with its end reason.
+    # is its completion time), a decline's reason with its end reason, and so a review
+    # (verdict, defect codes, the start of the notes) with its end, "Completed".
     list_display = ["assigned", "task_short", "person", "source", "ended", "end"]
     list_display_links = ["assigned"]
     list_filter = [
         "end_reason",
+        "outcome",
         "source",
         ("person", admin.RelatedOnlyFieldListFilter),
         "assigned_at",
     ]
-    search_fields = ["task__description", "person__name", "=task__id", "decline_reason"]
+    search_fields = ["task__description", "person__name", "=task__id", "decline_reason", "notes"]
     date_hierarchy = "assigned_at"
     list_select_related = ["task", "person"]
     show_full_result_count = False
@@ -54,6 +56,8 @@ class AssignmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("end reason"), ordering="end_reason")
     def end(self, obj):
         label = obj.get_end_reason_display() or "—"
+        if obj.end_reason == EndReason.COMPLETED and (obj.outcome or obj.defects or obj.notes):
+            return format_html("{}: {}", label, _review(obj))
         if not obj.decline_reason:
             return label
         text = obj.decline_reason
@@ -67,11 +71,30 @@ class AssignmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 self.admin_site.admin_view(self.export_view),
                 name="tasks_assignment_export",
             ),
+            path(
+                "results/",
+                self.admin_site.admin_view(self.results_export_view),
+                name="tasks_assignment_results_export",
+            ),
             *super().get_urls(),
         ]
 
     def export_view(self, request):
         return export_view(self, request)
+
+    def results_export_view(self, request):
+        return results_export_view(self, request)
+
+
+def _review(obj) -> str:
+    """A review in a few words: its verdict, its defect codes, the start of its notes."""
+    notes = obj.notes if len(obj.notes) <= 40 else obj.notes[:39] + "…"
+    return format_html(
+        "{}{}{}",
+        obj.get_outcome_display() or pgettext("a review without a verdict", "no verdict"),
+        format_html(" · {}", ", ".join(obj.defects)) if obj.defects else "",
+        format_html(" <q>{}</q>", notes) if notes else "",
+    )
 
 
 def _when(moment) -> str:

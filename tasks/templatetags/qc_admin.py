@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from django import template
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 register = template.Library()
@@ -33,3 +34,13 @@ def end_reason_label(code: str) -> str:
         return EndReason(code).label
     except ValueError:
         return code
+
+
+@register.filter
+def percent(share) -> str:
+    """A share (0 to 1) as a whole percentage in the page's language (25%, 25 %: as the
+    dashboard's script writes it with Intl.NumberFormat); — for None."""
+    if share is None or share == "":
+        return "—"
+    # Translators: a percentage; write it as your language does, such as "%(percent)s %%".
+    return _("%(percent)s%%") % {"percent": number_format(round(float(share) * 100), 0)}

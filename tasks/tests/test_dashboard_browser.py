@@ -230,6 +230,10 @@ def test_assignment_list_fits_1280_px(browser, live_server, shift):
         completed_at=Now(),
         ended_at=Now(),
         end_reason="COMPLETED",
+        # The longest review the list shows: a verdict, several codes, long notes.
+        outcome="fail",
+        defects=["LABEL-MISSING", "PACKAGING-DAMAGED", "WRONG-QUANTITY"],
+        notes="Outer carton crushed at one corner; two labels missing on the inner packs",
     )
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
@@ -304,5 +308,104 @@ def test_dashboard_script_writes_in_the_pages_language(browser, live_server, shi
         page.get_by_role("button", name="Pausar").click()
         expect(page.get_by_role("button", name="Reanudar")).to_be_visible()
         expect(page.locator("#qc-updated")).to_contain_text("En pausa; actualizado hace")
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def reviewed_shift(shift):
+    """The shift, with reviews in the last hour: Grace and Alan agree on a pass, Grace
+    fails one with a dent, Edsger and Ada disagree on one (it waits, disputed)."""
+    from tasks.models import DefectCode
+
+    grace, alan, edsger, ada = (
+        Person.objects.get(name=n)
+        for n in ("Grace Hopper", "Alan Turing", "Edsger Dijkstra", "Ada Lovelace")
+    )
+    DefectCode.objects.create(code="SCRATCH", description="Scratch on a visible surface")
+    DefectCode.objects.create(code="DENT", description="Dent deeper than 0.5 mm")
+    now = db_now()
+
+    def reviewed(description, status, outcome, reviews):
+        task = Task.objects.create(
+            description=description,
+            status=status,
+            outcome=outcome,
+            reviews_required=len(reviews),
+            reviews_done=len(reviews),
+            created_at=now - timedelta(minutes=50),
+            first_assigned_at=now - timedelta(minutes=45),
+        )
+        for minutes, (person, verdict, defects) in zip((30, 20), reviews, strict=False):
+            done = now - timedelta(minutes=minutes)
+            Assignment.objects.create(
+                task=task,
+                person=person,
+                source="ASSIGNER",
+                assigned_at=done - timedelta(minutes=4),
+                completed_at=done,
+                ended_at=done,
+                end_reason="COMPLETED",
+                outcome=verdict,
+                defects=defects,
+            )
+        return task
+
+    reviewed(
+        "Inspect rivets, lot R-77",
+        "COMPLETED",
+        "pass",
+        [(grace, "pass", None), (alan, "pass", None)],
+    )
+    reviewed("Inspect hinge, lot K-12", "COMPLETED", "fail", [(grace, "fail", ["DENT"])])
+    disputed = reviewed(
+        "Inspect panel finish, run P-553",
+        "DISPUTED",
+        "",
+        [(edsger, "pass", None), (ada, "fail", ["SCRATCH", "DENT"])],
+    )
+    counters.rebuild_hours()
+    return disputed
+
+
+def test_dashboard_shows_the_reviews_and_refreshes_them(
+    browser, live_server, reviewed_shift, monkeypatch, supervisor, axe
+):
+    from tasks.interventions import task_resolve
+
+    monkeypatch.setattr("tasks.admin.dashboard.REFRESH_SECONDS", 1)
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    context.set_default_timeout(8_000)
+    page = context.new_page()
+    try:
+        sign_in(page, live_server)
+        expect(page.get_by_role("heading", name="Reviews", exact=True)).to_be_visible()
+        expect(page.locator("#qc-reviews-pass")).to_have_text("3")
+        expect(page.locator("#qc-reviews-fail")).to_have_text("2")
+        expect(page.locator("#qc-fail-rate")).to_have_text("40%")
+        expect(page.locator("#qc-disputes")).to_have_text("1")
+        defects = page.locator("#qc-top-defects tbody tr")
+        expect(defects.first).to_contain_text("DENT")
+        expect(defects.first).to_contain_text("Dent deeper than 0.5 mm")
+        expect(defects.first).to_contain_text("2")
+        reviewers = page.locator("#qc-reviewers")
+        expect(reviewers).to_contain_text("Grace Hopper")
+        grace = Person.objects.get(name="Grace Hopper")
+        row = reviewers.locator(f'tr[data-person="{grace.pk}"]')  # and a complete without verdict
+        expect(row).to_have_text(re.compile(r"Grace Hopper\s*3\s*50%\s*100% of 1"))
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+        page.locator("#qc-outcomes").scroll_into_view_if_needed()
+        page.screenshot(path="/tmp/dashboard-reviews-1280.png", full_page=True)
+        assert axe(page) == []  # the disputes card in its alarming state too
+
+        # Resolved meanwhile: the refresh says so without a reload.
+        page.mouse.move(0, 0)
+        task_resolve(actor=supervisor, task_id=reviewed_shift.pk, outcome="fail", note="Scratch")
+        expect(page.locator("#qc-disputes")).to_have_text("0")
+        expect(page.locator("#qc-disputes-card")).not_to_have_class(re.compile("qc-attention"))
+
+        page.locator("#qc-disputes-card").click()
+        assert page.url.endswith("/admin/tasks/task/?status__exact=DISPUTED")
+        expect(page.locator("#changelist")).to_be_visible()
     finally:
         context.close()

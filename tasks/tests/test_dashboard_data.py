@@ -130,3 +130,137 @@ def test_the_page_shows_its_zone(admin_client, settings):
     assert "uplot/uPlot.iife.min.js" in html and "<script>" not in html.replace(
         '<script type="application/json"', ""
     )
+
+
+# --- reviews (docs/engine.md, "Outcomes") ---
+
+
+@pytest.fixture
+def reviews(alice, bob, make_person):
+    """Alice and Bob both pass T1, disagree on T2 (Bob fails it with a scratch: disputed);
+    Carol fails T3 with a scratch and a dent, and completes T4 without a verdict."""
+    from tasks.models import DefectCode
+    from tasks.services import NewTask
+
+    carol = make_person("Carol")
+    DefectCode.objects.create(code="SCRATCH", description="A scratch")
+    DefectCode.objects.create(code="DENT", description="A dent")
+
+    def task(required=1):
+        (t,) = task_create(tasks=[NewTask(description="t", reviews_required=required)])
+        return t
+
+    def review(person, t, outcome="", defects=()):
+        assert person_login(person_id=person.pk).current_task.pk == t.pk
+        task_complete(task_id=t.pk, person_id=person.pk, outcome=outcome, defects=list(defects))
+
+    t1 = task(2)
+    review(alice, t1, "pass")
+    review(bob, t1, "pass")
+    t2 = task(2)
+    review(alice, t2, "pass")
+    review(bob, t2, "fail", ["SCRATCH"])
+    t3 = task()
+    review(carol, t3, "fail", ["SCRATCH", "DENT"])
+    t4 = task()
+    review(carol, t4)
+    return {"alice": alice, "bob": bob, "carol": carol, "tasks": [t1, t2, t3, t4]}
+
+
+def test_outcome_figures_of_a_known_set_of_reviews(reviews):
+    o = selectors.outcome_stats(since=db_now() - timedelta(hours=1))
+    assert (o.passed, o.failed, o.fail_rate) == (3, 2, pytest.approx(0.4))
+    assert [(d.code, d.description, d.n) for d in o.top_defects] == [
+        ("SCRATCH", "A scratch", 2),
+        ("DENT", "A dent", 1),
+    ]
+    assert o.disputes_waiting == 1
+    got = {
+        r.name: (r.reviews, r.verdicts, r.fails, r.fail_rate, r.compared, r.agreed, r.agreement)
+        for r in o.reviewers
+    }
+    assert got == {
+        "Alice": (2, 2, 0, 0.0, 2, 1, 0.5),
+        "Bob": (2, 2, 1, 0.5, 2, 1, 0.5),
+        "Carol": (2, 1, 1, 1.0, 0, 0, None),
+    }
+    assert [r.name for r in o.reviewers] == ["Alice", "Bob", "Carol"]
+
+
+def test_a_window_counts_its_partial_first_hour_from_the_history(reviews):
+    from tasks.models import Assignment
+
+    hour = rollups.hour_floor(db_now())
+    t1, t2, t3, t4 = reviews["tasks"]
+    # Carol's fail of T3 happened in the previous hour; Alice's pass of T1 two hours ago.
+    Assignment.objects.filter(task=t3).update(completed_at=hour - timedelta(minutes=10))
+    Assignment.objects.filter(task=t1, person=reviews["alice"]).update(
+        completed_at=hour - timedelta(hours=2), assigned_at=hour - timedelta(hours=2, minutes=1)
+    )
+    counters.rebuild_hours()
+    o = selectors.outcome_stats(since=hour - timedelta(minutes=30))
+    assert (o.passed, o.failed) == (2, 2)
+    assert {d.code: d.n for d in o.top_defects} == {"SCRATCH": 2, "DENT": 1}
+    o = selectors.outcome_stats(since=hour)
+    assert (o.passed, o.failed) == (2, 1)
+    assert {d.code: d.n for d in o.top_defects} == {"SCRATCH": 1}
+    rows = {r.name: r for r in o.reviewers}
+    assert (rows["Carol"].reviews, rows["Carol"].fails) == (1, 0)
+    # Bob's review of T1 is compared with Alice's, though hers is outside the window.
+    assert (rows["Bob"].compared, rows["Bob"].agreed) == (2, 1)
+    assert (rows["Alice"].reviews, rows["Alice"].compared, rows["Alice"].agreed) == (1, 1, 0)
+
+
+def test_agreement_takes_a_query_a_figure_whatever_the_people(reviews, django_assert_num_queries):
+    since = db_now() - timedelta(hours=1)
+    with django_assert_num_queries(2):
+        selectors.reviewer_stats(since=since)
+
+
+def test_top_defects_are_the_five_most_logged(make_person):
+    from tasks.models import DefectCode
+
+    for n, code in enumerate(["A", "B", "C", "D", "E", "F", "GONE"]):
+        if code != "GONE":
+            DefectCode.objects.create(code=code, description=code.lower())
+        counters.count(counters.defects(code), n + 1)
+    o = selectors.outcome_stats(since=db_now() - timedelta(hours=1))
+    assert [(d.code, d.n) for d in o.top_defects] == [
+        ("GONE", 7),
+        ("F", 6),
+        ("E", 5),
+        ("D", 4),
+        ("C", 3),
+    ]
+    assert o.top_defects[0].description == ""  # no longer in the catalogue
+
+
+def test_data_endpoint_and_page_carry_the_outcome_figures(admin_client, reviews):
+    d = admin_client.get(URL, {"window": "hour"}).json()["outcomes"]
+    assert (d["pass"], d["fail"], d["failRate"], d["disputesWaiting"]) == (3, 2, 0.4, 1)
+    assert d["topDefects"][0] == {"code": "SCRATCH", "description": "A scratch", "n": 2}
+    (alice,) = [r for r in d["reviewers"] if r["name"] == "Alice"]
+    assert alice == {
+        "id": reviews["alice"].pk,
+        "name": "Alice",
+        "reviews": 2,
+        "verdicts": 2,
+        "fails": 0,
+        "failRate": 0.0,
+        "compared": 2,
+        "agreed": 1,
+        "agreement": 0.5,
+    }
+    html = admin_client.get("/admin/tasks/task/dashboard/").content.decode()
+    assert 'id="qc-reviews-pass">3<' in html and 'id="qc-fail-rate">40%<' in html
+    assert 'href="/admin/tasks/task/?status__exact=DISPUTED"' in html
+    assert 'id="qc-disputes">1<' in html
+    assert '<th scope="row">SCRATCH</th><td>A scratch</td><td>2</td>' in html
+    assert "50% of 2" in html
+
+
+def test_the_dashboard_without_reviews_says_so(admin_client):
+    html = admin_client.get("/admin/tasks/task/dashboard/").content.decode()
+    assert "No defect logged." in html and "No review in the window." in html
+    d = admin_client.get(URL).json()["outcomes"]
+    assert (d["pass"], d["fail"], d["failRate"], d["reviewers"]) == (0, 0, None, [])

@@ -92,6 +92,7 @@ def test_alert_rules_read_only_exported_metrics(scrape):
         "QCQueueGrowing",
         "QCNobodySignedInWithWorkWaiting",
         "QCHighErrorRate",
+        "QCDisputesWaiting",
     }
     for name, expr in alerts.items():
         assert metric_names_in(expr) <= exported, (name, metric_names_in(expr) - exported)
@@ -112,3 +113,61 @@ def test_alert_rules_pass_promtool_checks_and_their_unit_tests():
             [promtool, *args], cwd=directory, capture_output=True, text=True, timeout=60
         )
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def held(person) -> int:
+    from tasks.models import Task
+
+    return Task.objects.get(in_progress_person=person.pk).pk
+
+
+def test_outcomes_are_counted_by_verdict_outcome_and_defect(
+    scrape, alice, bob, supervisor, django_capture_on_commit_callbacks
+):
+    from tasks.interventions import task_resolve
+    from tasks.models import DefectCode
+    from tasks.services import NewTask, task_complete
+
+    DefectCode.objects.create(code="SCRATCH", description="A scratch")
+    DefectCode.objects.create(code="DENT", description="A dent")
+    task_complete(task_id=held(alice), person_id=alice.pk, outcome="pass", defects=["SCRATCH"])
+    task_complete(task_id=held(alice), person_id=alice.pk)  # no verdict
+    with django_capture_on_commit_callbacks(execute=True):  # offered to Alice, free
+        (twice,) = task_create(tasks=[NewTask(description="twice", reviews_required=2)])
+    task_complete(task_id=twice.pk, person_id=alice.pk, outcome="pass")
+    person_login(person_id=bob.pk)
+    task_complete(task_id=twice.pk, person_id=bob.pk, outcome="fail", defects=["SCRATCH", "DENT"])
+    text = scrape()
+    expected = [
+        "# HELP qc_reviews_total Reviews given, by verdict",
+        "# TYPE qc_reviews_total counter",
+        'qc_reviews_total{outcome="pass"} 2.0',
+        'qc_reviews_total{outcome="fail"} 1.0',
+        "# TYPE qc_task_outcomes_total counter",
+        'qc_task_outcomes_total{outcome="pass"} 1.0',
+        'qc_task_outcomes_total{outcome="fail"} 0.0',
+        'qc_task_outcomes_total{outcome="none"} 1.0',
+        "# TYPE qc_disputes_total counter",
+        "qc_disputes_total 1.0",
+        "# TYPE qc_disputed_tasks gauge",
+        "qc_disputed_tasks 1.0",
+        "# TYPE qc_defects_total counter",
+        'qc_defects_total{code="DENT"} 1.0',
+        'qc_defects_total{code="SCRATCH"} 2.0',
+        "# TYPE qc_reviews_sampled_total counter",
+        "qc_reviews_sampled_total 0.0",
+    ]
+    for line in expected:
+        assert line in text, line
+    task_resolve(actor=supervisor, task_id=twice.pk, outcome="fail", note="Dented")
+    text = scrape()
+    assert 'qc_task_outcomes_total{outcome="fail"} 1.0' in text
+    assert "qc_disputed_tasks 0.0" in text and "qc_disputes_total 1.0" in text
+
+
+def test_sampled_reviews_are_counted(scrape, alice, settings):
+    from tasks.services import task_complete
+
+    settings.QC_REVIEW_SAMPLE_RATE = 1.0
+    task_complete(task_id=held(alice), person_id=alice.pk, outcome="pass")
+    assert "qc_reviews_sampled_total 1.0" in scrape()

@@ -33,3 +33,12 @@ def test_short_duration_speaks_the_active_language():
 def test_end_reason_label_shows_the_label_or_the_code_it_does_not_know():
     assert end_reason_label("STALE") == "Released on stale session"
     assert end_reason_label("SOMETHING_NEW") == "SOMETHING_NEW"
+
+
+def test_percent_is_a_whole_percentage_in_the_pages_language():
+    from tasks.templatetags.qc_admin import percent
+
+    assert percent(None) == "—" and percent("") == "—"
+    assert percent(0.4) == "40%" and percent(2 / 3) == "67%" and percent(0) == "0%"
+    with translation.override("de"):
+        assert percent(0.5).startswith("50")
