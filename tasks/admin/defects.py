@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from tasks import reviews
 from tasks.models import DefectCode
 
 
@@ -50,6 +51,9 @@ class DefectCodeAdmin(admin.ModelAdmin):
 
     def _set_active(self, request, queryset, *, active: bool) -> None:
         changed = queryset.exclude(active=active).update(active=active)
+        # An UPDATE sends no signal: this process reads the catalogue again at once (the
+        # others within reviews.CATALOGUE_SECONDS).
+        reviews.catalogue_changed()
         message = (
             ngettext(
                 "Activated %(count)d defect code.", "Activated %(count)d defect codes.", changed

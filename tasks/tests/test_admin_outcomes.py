@@ -92,6 +92,18 @@ def test_codes_are_deactivated_and_activated_by_action(admin_client):
     assert list(DefectCode.objects.filter(active=True).values_list("code", flat=True)) == ["A"]
 
 
+def test_a_code_deactivated_by_the_action_is_refused_at_once(admin_client):
+    from django.core.exceptions import ValidationError
+
+    from tasks import reviews
+
+    code = DefectCode.objects.create(code="SCRATCH", description="A scratch")
+    assert reviews.verdict_clean("fail", "", ["SCRATCH"]).defects == ("SCRATCH",)  # read
+    admin_client.post(CODES, {"action": "deactivate_selected", "_selected_action": [code.pk]})
+    with pytest.raises(ValidationError):
+        reviews.verdict_clean("fail", "", ["SCRATCH"])
+
+
 def test_a_code_is_never_deleted(admin_client):
     code = DefectCode.objects.create(code="SCRATCH", description="A scratch")
     assert admin_client.get(f"{CODES}{code.pk}/delete/").status_code == 403
