@@ -71,8 +71,10 @@ class SkillsField(forms.CharField):
 class PersonChangeForm(forms.ModelForm):
     skills = SkillsField(
         required=False,
-        help_text="Comma-separated, such as 'welding, x-ray': a task that needs a skill goes "
-        "only to people who have it.",
+        help_text=gettext_lazy(
+            "Comma-separated, such as 'welding, x-ray': a task that needs a skill goes "
+            "only to people who have it."
+        ),
     )
 
     class Meta:
@@ -225,7 +227,11 @@ class PersonAdmin(admin.ModelAdmin):
     def response_change(self, request, obj):
         refused = getattr(request, "qc_refused", None)
         if refused:
-            self.message_user(request, f"The skills were not changed: {refused}", messages.ERROR)
+            self.message_user(
+                request,
+                _("The skills were not changed: %(reason)s") % {"reason": refused},
+                messages.ERROR,
+            )
             return HttpResponseRedirect(reverse("admin:personnel_person_change", args=[obj.pk]))
         return super().response_change(request, obj)
 

@@ -39,26 +39,35 @@ class RoutingFormMixin(forms.Form):
         max_value=MAX_PRIORITY,
         initial=0,
         required=False,  # empty: 0
-        help_text=f"0 to {MAX_PRIORITY}, higher first; a waiting task rises one level for every "
-        "QC_PRIORITY_AGING seconds it waits.",
+        help_text=format_lazy(
+            gettext_lazy(
+                "0 to {max}, higher first; a waiting task rises one level for every "
+                "QC_PRIORITY_AGING seconds it waits."
+            ),
+            max=MAX_PRIORITY,
+        ),
     )
     skill = forms.CharField(
         max_length=SKILL_MAX_LENGTH,
         required=False,
-        help_text="Only people with this skill get the task (such as 'welding'); empty: anyone.",
+        help_text=gettext_lazy(
+            "Only people with this skill get the task (such as 'welding'); empty: anyone."
+        ),
     )
     max_handle_seconds = forms.IntegerField(
         min_value=0,
         max_value=routing.MAX_HANDLE_SECONDS,
         required=False,
-        label="Time limit (seconds)",
-        help_text="Back to the queue if in progress longer; empty: the default "
-        "(QC_MAX_HANDLE_TIME); 0: none.",
+        label=gettext_lazy("Time limit (seconds)"),
+        help_text=gettext_lazy(
+            "Back to the queue if in progress longer; empty: the default "
+            "(QC_MAX_HANDLE_TIME); 0: none."
+        ),
     )
     expires_at = forms.DateTimeField(
         required=False,
-        label="Expires at (UTC)",
-        help_text="Never assigned after this; it then leaves the queue as expired.",
+        label=gettext_lazy("Expires at (UTC)"),
+        help_text=gettext_lazy("Never assigned after this; it then leaves the queue as expired."),
     )
 
     def clean_skill(self):
