@@ -1,10 +1,12 @@
 """Exact running totals for `/metrics`, and the same by the hour for the dashboard, kept in
 `qc_counters` (see `Counter`).
 
-`count()` runs inside the caller's transaction, after that transaction's person and task
-locks (it takes counter row locks last, the running total's row before the hour's, and each
-transaction counts releases or completions before assignments, so two transactions never
-wait on each other's counters in opposite orders).
+`count()` and `count_many()` run inside the caller's transaction, after that transaction's
+person and task locks: counter rows are locked last. One call locks its rows in index order
+(every running total's row before any hour's, names in order); a transaction that counts in
+several calls counts releases or completions before assignments, and a complete counts its
+completion with its next task's assignment in one call, so two transactions rarely wait on
+each other's counters in opposite orders (a deadlock between two would be retried whole).
 """
 
 import random
