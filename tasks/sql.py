@@ -390,7 +390,7 @@ _REVIEW = ("end_reason", "outcome", "notes", "defects")
 
 
 @per_database
-def _review_write_sql(back: bool, joined: bool) -> str:
+def _review_write_sql(back: bool, joined: bool) -> tuple[str, ...]:
     """The review's writes: the completing assignment closed with the verdict, and the task's
     status, reviews and outcome; on MySQL one multi-table UPDATE, else two statements."""
     now = rawsql.now_sql(connection)
@@ -411,12 +411,12 @@ def _review_write_sql(back: bool, joined: bool) -> str:
             f"UPDATE {table(Task)} {t} INNER JOIN {table(Assignment)} {a}"
             f" ON {c(Assignment, 'open_task', a)} = {c(Task, 'id', t)}"
             f" SET {review_set}, {task_set}"
-            f" WHERE {c(Task, 'id', t)} = %s AND {c(Assignment, 'person', a)} = %s"
+            f" WHERE {c(Task, 'id', t)} = %s AND {c(Assignment, 'person', a)} = %s",
         )
     return (
         f"UPDATE {table(Assignment)} SET {review_set}"
-        f" WHERE {col(Assignment, 'open_task')} = %s AND {col(Assignment, 'person')} = %s"
-        f";UPDATE {table(Task)} SET {task_set} WHERE {col(Task, 'id')} = %s"
+        f" WHERE {col(Assignment, 'open_task')} = %s AND {col(Assignment, 'person')} = %s",
+        f"UPDATE {table(Task)} SET {task_set} WHERE {col(Task, 'id')} = %s",
     )
 
 
@@ -434,12 +434,13 @@ def review_write(task: Task, person_id: int, *, outcome: str, notes: str, defect
     review = ["COMPLETED", outcome, notes, stored]
     written = [task.status, task.reviews_done, task.reviews_required, task.sampled, task.outcome]
     joined = db.vendor == "mysql"
-    sql = _review_write_sql(db, back, joined)
+    statements = _review_write_sql(db, back, joined)
     if joined:
-        updated = rawsql.execute(db, sql, [*review, *written, task.pk, person_id])
+        (both,) = statements
+        updated = rawsql.execute(db, both, [*review, *written, task.pk, person_id])
         assert updated == 2, "an in-progress task has exactly one open assignment"
     else:
-        close, write = sql.split(";")
+        close, write = statements
         updated = rawsql.execute(db, close, [*review, task.pk, person_id])
         assert updated == 1, "an in-progress task has exactly one open assignment"
         rawsql.execute(db, write, [*written, task.pk])
