@@ -390,60 +390,41 @@ _REVIEW = ("end_reason", "outcome", "notes", "defects")
 
 
 @per_database
-def _review_write_sql(back: bool, joined: bool) -> tuple[str, ...]:
-    """The review's writes: the completing assignment closed with the verdict, and the task's
-    status, reviews and outcome; on MySQL one multi-table UPDATE, else two statements."""
+def _review_close_sql() -> str:
     now = rawsql.now_sql(connection)
-    t, a = (q("t"), q("a")) if joined else ("", "")
-
-    def c(model, name, alias):
-        return f"{alias}.{col(model, name)}" if alias else col(model, name)
-
-    task_set = ", ".join(f"{c(Task, name, t)} = %s" for name in _REVIEWED_TASK)
-    if back:
-        task_set += f", {c(Task, 'assigned_to', t)} = NULL"
-    review_set = (
-        f"{c(Assignment, 'completed_at', a)} = {now}, {c(Assignment, 'ended_at', a)} = {now}, "
-        + ", ".join(f"{c(Assignment, name, a)} = %s" for name in _REVIEW)
-    )
-    if joined:
-        return (
-            f"UPDATE {table(Task)} {t} INNER JOIN {table(Assignment)} {a}"
-            f" ON {c(Assignment, 'open_task', a)} = {c(Task, 'id', t)}"
-            f" SET {review_set}, {task_set}"
-            f" WHERE {c(Task, 'id', t)} = %s AND {c(Assignment, 'person', a)} = %s",
-        )
+    assigned = ", ".join(f"{col(Assignment, name)} = %s" for name in _REVIEW)
     return (
-        f"UPDATE {table(Assignment)} SET {review_set}"
-        f" WHERE {col(Assignment, 'open_task')} = %s AND {col(Assignment, 'person')} = %s",
-        f"UPDATE {table(Task)} SET {task_set} WHERE {col(Task, 'id')} = %s",
+        f"UPDATE {table(Assignment)} SET {col(Assignment, 'completed_at')} = {now},"
+        f" {col(Assignment, 'ended_at')} = {now}, {assigned}"
+        f" WHERE {col(Assignment, 'open_task')} = %s AND {col(Assignment, 'person')} = %s"
     )
+
+
+@per_database
+def _task_reviewed_sql(back: bool) -> str:
+    assigned = ", ".join(f"{col(Task, name)} = %s" for name in _REVIEWED_TASK)
+    freed = f", {col(Task, 'assigned_to')} = NULL" if back else ""
+    return f"UPDATE {table(Task)} SET {assigned}{freed} WHERE {col(Task, 'id')} = %s"
 
 
 def review_write(task: Task, person_id: int, *, outcome: str, notes: str, defects) -> None:
     """Write a review: close the open assignment of `task` and this person as completed,
-    with the verdict, notes and defect codes (a list, or none); and the task's status,
+    with the verdict, notes and defect codes (a list, or none); then the task's status,
     reviews, sampling and outcome as the instance has them (a task back in the queue,
-    PENDING, loses its holder). The caller holds the person's and the task's locks.
-    Raises AssertionError if the assignment was not open (the fence is the caller's)."""
+    PENDING, loses its holder). Two statements by key: one multi-table UPDATE of both rows
+    measured 30× slower on MariaDB 10.11 (docs/benchmarks.md, "Complete"). The caller holds
+    the person's and the task's locks. Raises AssertionError if the assignment was not open
+    (the fence is the caller's)."""
     db = rawsql.db()
-    back = task.status == TaskStatus.PENDING
     # NULL when none (the field's own conversion would store the JSON text "null").
     field = Assignment._meta.get_field("defects")
     stored = field.get_db_prep_value(list(defects), db) if defects else None
-    review = ["COMPLETED", outcome, notes, stored]
+    params = ["COMPLETED", outcome, notes, stored, task.pk, person_id]
+    closed = rawsql.execute(db, _review_close_sql(db), params)
+    assert closed == 1, "an in-progress task has exactly one open assignment"
     written = [task.status, task.reviews_done, task.reviews_required, task.sampled, task.outcome]
-    joined = db.vendor == "mysql"
-    statements = _review_write_sql(db, back, joined)
-    if joined:
-        (both,) = statements
-        updated = rawsql.execute(db, both, [*review, *written, task.pk, person_id])
-        assert updated == 2, "an in-progress task has exactly one open assignment"
-    else:
-        close, write = statements
-        updated = rawsql.execute(db, close, [*review, task.pk, person_id])
-        assert updated == 1, "an in-progress task has exactly one open assignment"
-        rawsql.execute(db, write, [*written, task.pk])
+    back = task.status == TaskStatus.PENDING
+    rawsql.execute(db, _task_reviewed_sql(db, back), [*written, task.pk])
 
 
 def tasks_hand_over(pairs: list[tuple[int, int]], *, source: str, now=None) -> None:
