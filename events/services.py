@@ -85,9 +85,13 @@ def events_emit_each(events) -> None:
     and body, in one INSERT: `events` are (type, task id, person id, external id, data or
     None), each task and person locked by the caller (as `event_emit`'s)."""
     rows = []
+    bodies: dict[int, str | None] = {}  # a body shared by many events is encoded once
     for type, task_id, person_id, external_id, data in events:
         _check(type)
-        rows.append((type, task_id, person_id, external_id, _data_json(data)))
+        body = bodies.get(id(data))
+        if body is None:
+            body = bodies[id(data)] = _data_json(data)
+        rows.append((type, task_id, person_id, external_id, body))
     if rows:
         sql.events_insert_each(rows)
 
