@@ -312,17 +312,24 @@ def test_a_press_on_pass_the_moment_a_task_appears_is_not_a_verdict(
     make_person(username="ada")
     (task,) = task_create(descriptions=["Inspect weld seams"])
     sign_in(page, "ada")
-    # Start work, and press Pass as soon as the task shows (a held or doubled Enter).
-    page.evaluate(
+    # The page is ready for work (its script has set it up) before the script below clicks.
+    expect(page.locator("#start")).to_be_visible()
+    expect(page.locator("#start")).to_be_enabled()
+    # Start work, and press Pass as soon as the task shows (a held or doubled Enter). An
+    # evaluate waits without a timeout of its own: the promise gives up after 5 s.
+    pressed = page.evaluate(
         """() => new Promise((resolve) => {
-            new MutationObserver((_, observer) => {
+            const observer = new MutationObserver(() => {
                 observer.disconnect();
                 document.getElementById("pass").click();
-                resolve();
-            }).observe(document.getElementById("task-id"), {childList: true, subtree: true});
+                resolve(true);
+            });
+            observer.observe(document.getElementById("task-id"), {childList: true, subtree: true});
+            setTimeout(() => { observer.disconnect(); resolve(false); }, 5000);
             document.getElementById("start").click();
         })"""
     )
+    assert pressed, "the task never showed after Start work"
     expect_task(page, task)
     page.wait_for_timeout(700)
     assert Task.objects.get(pk=task.pk).status == TaskStatus.IN_PROGRESS
