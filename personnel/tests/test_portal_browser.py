@@ -295,18 +295,22 @@ def test_complete_is_double_click_safe(page, make_person, assigner):
     expect(page.get_by_role("button", name="Complete")).to_be_enabled()
 
     # Two clicks while the request is in flight, and a third the moment the next task shows.
-    page.evaluate(
+    # (An evaluate waits without a timeout of its own: the promise gives up after 5 s.)
+    shown = page.evaluate(
         """() => new Promise((resolve) => {
             const button = document.getElementById("complete");
-            new MutationObserver((_, observer) => {
+            const observer = new MutationObserver(() => {
                 observer.disconnect();
                 button.click();
-                resolve();
-            }).observe(document.getElementById("task-id"), {childList: true, subtree: true});
+                resolve(true);
+            });
+            observer.observe(document.getElementById("task-id"), {childList: true, subtree: true});
+            setTimeout(() => { observer.disconnect(); resolve(false); }, 5000);
             button.click();
             button.click();
         })"""
     )
+    assert shown, "the next task never showed"
     expect_task(page, second)
     page.wait_for_timeout(700)
     expect(page.get_by_role("button", name="Complete")).to_be_enabled()
