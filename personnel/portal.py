@@ -61,7 +61,7 @@ def portal(request):
     complete_url = reverse("tasks-complete", kwargs={"pk": _TASK_ID_PLACEHOLDER})
     # The review's choices as GET /defect-codes gives them, so that the page shows them at
     # once; the script reads that URL again when work starts and after a refused code.
-    defect_codes = DefectCodeSerializer(DefectCode.objects.filter(active=True), many=True).data
+    defect_codes = DefectCodeSerializer(DefectCode.objects.active(), many=True).data
     config = {
         "person": PersonSerializer(person).data,
         "assignedAt": assigned_at,

@@ -253,5 +253,5 @@ class DefectCodesViewSet(viewsets.GenericViewSet):
     @extend_schema(responses={200: DefectCodeSerializer(many=True)})
     def list(self, request):
         """The active defect codes, by code: what `defects` of a complete may hold."""
-        codes = DefectCode.objects.filter(active=True).order_by("code")
+        codes = DefectCode.objects.active()
         return Response(DefectCodeSerializer(codes, many=True).data)

@@ -475,6 +475,12 @@ class Exclusion(models.Model):
         return f"task {self.task_id} not for person {self.person_id} ({self.reason})"
 
 
+class DefectCodeQuerySet(models.QuerySet):
+    def active(self):
+        """The codes a new review may log, by code."""
+        return self.filter(active=True).order_by("code")
+
+
 class DefectCode(models.Model):
     """The catalogue of defects a review may log, kept by supervisors. A code is never
     deleted once used (reviews refer to it by its text); an inactive code is refused in new
@@ -494,6 +500,8 @@ class DefectCode(models.Model):
     )
     description = models.CharField(_("description"), max_length=200)
     active = models.BooleanField(_("active"), default=True)
+
+    objects = DefectCodeQuerySet.as_manager()
 
     class Meta:
         db_table = "qc_defect_codes"

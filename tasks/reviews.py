@@ -88,7 +88,7 @@ def active_codes(*, fresh: bool = False) -> frozenset[str]:
     global _catalogue
     codes, read_at = _catalogue
     if fresh or time.monotonic() - read_at > CATALOGUE_SECONDS:
-        codes = frozenset(DefectCode.objects.filter(active=True).values_list("code", flat=True))
+        codes = frozenset(DefectCode.objects.active().values_list("code", flat=True))
         _catalogue = (codes, time.monotonic())
     return codes
 

@@ -369,7 +369,7 @@ def reviewed_shift(shift):
 
 
 def test_dashboard_shows_the_reviews_and_refreshes_them(
-    browser, live_server, reviewed_shift, monkeypatch, supervisor, axe
+    browser, live_server, reviewed_shift, monkeypatch, supervisor, axe, tmp_path
 ):
     from tasks.interventions import task_resolve
 
@@ -395,7 +395,7 @@ def test_dashboard_shows_the_reviews_and_refreshes_them(
         expect(row).to_have_text(re.compile(r"Grace Hopper\s*3\s*50%\s*100% of 1"))
         assert page.evaluate("document.documentElement.scrollWidth") <= 1280
         page.locator("#qc-outcomes").scroll_into_view_if_needed()
-        page.screenshot(path="/tmp/dashboard-reviews-1280.png", full_page=True)
+        page.screenshot(path=tmp_path / "dashboard-reviews-1280.png", full_page=True)
         assert axe(page) == []  # the disputes card in its alarming state too
 
         # Resolved meanwhile: the refresh says so without a reload.

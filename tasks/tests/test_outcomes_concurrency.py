@@ -4,18 +4,15 @@ assigners run, and a supervisor's reassign racing a reviewer's complete. Each re
 by a different person, and no automatic path may give a task back to its reviewer."""
 
 import random
-import threading
 import time
 from collections import Counter
 
 import pytest
-from django.db import connection
 from django.test import override_settings
 
 from events.models import Event, EventType
 from qcproject.exceptions import Conflict
 from tasks import interventions
-from tasks.assigner import assignment_cycle
 from tasks.models import (
     Assignment,
     AssignmentSource,
@@ -29,6 +26,7 @@ from tasks.services import CompleteResult, task_complete
 from tasks.sessions import person_login, person_logout
 from tasks.testing import bulk_people
 from tasks.tests.invariants import assert_counters_match, assert_invariants
+from tasks.tests.racing import Race
 from tasks.tests.test_concurrency import run_at_once
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
@@ -71,28 +69,9 @@ def test_reviews_burned_down_by_people_and_assigners_are_each_by_someone_else():
     )
     total = len(required)
     harsh = set(people[::5])  # these fail everything: disputes happen
-    stop = threading.Event()
     done: list[tuple[int, int]] = []  # (task, person) of every complete that changed something
-    errors = []
-    starting = threading.Barrier(2 + 4, timeout=30)
-
-    def thread(body):
-        def run():
-            try:
-                starting.wait()
-                body()
-            except BaseException as exc:
-                errors.append(exc)
-                stop.set()
-            finally:
-                connection.close()
-
-        return threading.Thread(target=run, daemon=True)
-
-    def assigner():
-        while not stop.is_set():
-            assignment_cycle(stop=stop)
-            time.sleep(0.002)
+    race = Race(2 + 4)
+    stop, errors, thread, assigner = race.stop, race.errors, race.thread, race.assigner
 
     def worker(person_ids):
         rng = random.Random(person_ids[0])

@@ -3,12 +3,10 @@ reconnect, time limits, expiry) raced against the paths that hand out and take b
 with the invariants (I1–I4, I6) checked after every round."""
 
 import random
-import threading
 import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.db.models.functions import Now
 
 from personnel.models import Person
@@ -30,6 +28,7 @@ from tasks.services import (
 from tasks.sessions import person_login, person_logout
 from tasks.testing import age_heartbeat, bulk_people
 from tasks.tests.invariants import assert_counters_match, assert_invariants
+from tasks.tests.racing import Race
 from tasks.tests.test_concurrency import run_at_once
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
@@ -224,28 +223,9 @@ def test_skills_priorities_and_declines_hold_under_assigners_and_working_people(
                 for i in range(total // 4)
             ]
         )
-    stop = threading.Event()
-    errors = []
     completed = []
-    starting = threading.Barrier(2 + 4, timeout=30)
-
-    def thread(body):
-        def run():
-            try:
-                starting.wait()
-                body()
-            except BaseException as exc:
-                errors.append(exc)
-                stop.set()
-            finally:
-                connection.close()
-
-        return threading.Thread(target=run, daemon=True)
-
-    def assigner():
-        while not stop.is_set():
-            assignment_cycle(stop=stop)
-            time.sleep(0.002)
+    race = Race(2 + 4)
+    stop, errors, thread, assigner = race.stop, race.errors, race.thread, race.assigner
 
     def worker(person_ids, seed):
         local = random.Random(seed)
