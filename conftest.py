@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 def pytest_configure(config):
     engine = settings.DATABASES["default"]["ENGINE"]
-    if engine != "django.db.backends.mysql" and not os.environ.get("QC_ALLOW_SQLITE_TESTS"):
+    if engine != "qcproject.mysql" and not os.environ.get("QC_ALLOW_SQLITE_TESTS"):
         pytest.exit(
             f"The suite needs MariaDB/MySQL (DATABASE_URL=mysql://...), not {engine}. "
             "Run `make test`, or set QC_ALLOW_SQLITE_TESTS=1 for a partial run.",

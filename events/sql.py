@@ -65,7 +65,7 @@ def events_insert_each(rows) -> None:
             ext = _literal(external_id, params)
             body = _literal(data, params)
             values.append(f"('{type}', {_id(task_id)}, {_id(person_id)}, {ext}, {body})")
-        rawsql.execute(db, head + ", ".join(values), params)
+        rawsql.defer(db, head + ", ".join(values), params)  # with the next statement
 
 
 # --- fan-out: the deliveries of a range of events to one endpoint --------------------------

@@ -191,6 +191,23 @@ def fetchall(db, sql: str, params: list) -> list:
     return c.fetchall()
 
 
+def fetchall_each(db, statements: list[tuple[str, list]]) -> list[list]:
+    """The rows of each of these statements, run in order; on MySQL/MariaDB in one round
+    trip (the deferred writes below go with them). Each is answered before the next runs,
+    so locks are taken in the order given."""
+    if db.vendor != "mysql":
+        return [fetchall(db, sql, params) for sql, params in statements]
+    joined, values = _joined([(sql, params, None) for sql, params in statements])
+    c = cursor(db)
+    c.execute(joined, values)
+    answers = [c.fetchall()]
+    for _ in statements[1:]:
+        _next_result(db, c.cursor)
+        answers.append(c.fetchall())
+    _next_result(db, c.cursor)  # the end of the answers
+    return answers
+
+
 def execute(db, sql: str, params: list) -> int:
     c = cursor(db)
     c.execute(sql, params)
@@ -214,3 +231,113 @@ def health_checked(db, read):
     except (OperationalError, InterfaceError):
         db.close()
         return read()
+
+
+# --- writes sent with the next statement (MySQL/MariaDB) ---
+#
+# A write whose answer the transaction does not need at once (an event row, an assignment
+# row, the review of a task already locked) can wait for the transaction's next statement
+# and go with it in one round trip: MySQL and MariaDB run the statements of one request in
+# order, as if sent one by one, and answer each (mysqlclient connects with
+# CLIENT.MULTI_STATEMENTS). Nothing about the transaction changes but the number of round
+# trips: the same statements run in the same order under the same locks, and an error in a
+# deferred statement fails the statement it went with (the transaction rolls back, and a
+# deadlock is retried whole, as before). The project's MySQL backend (`qcproject.mysql`)
+# sends what is left before COMMIT, and forgets it on ROLLBACK. Outside a transaction, and
+# on SQLite (one statement per request), a deferred write runs at once.
+
+_DEFERRED = "_qc_deferred"
+
+
+def defer(db, sql: str, params: list, *, expect: int | None = None) -> None:
+    """Run this write with the transaction's next statement (or before its COMMIT).
+    `expect`: the rows it must change, checked when it has run (AssertionError: the
+    caller's invariant broke, and the transaction rolls back)."""
+    if db.vendor != "mysql" or not db.in_atomic_block:
+        changed = execute(db, sql, params)
+        assert expect is None or changed == expect, (changed, expect, sql)
+        return
+    db.__dict__.setdefault(_DEFERRED, []).append((sql, params, expect))
+
+
+def _joined(statements) -> tuple[str, list]:
+    texts, values = [], []
+    for sql, params, _ in statements:
+        if params is None:  # a statement without parameters is not %-formatted
+            sql, params = sql.replace("%", "%%"), ()
+        texts.append(sql)
+        values.extend(params)
+    return "; ".join(texts), values
+
+
+def _next_result(db, raw) -> None:
+    """Move `raw` (a MySQLdb cursor) to the next statement's answer, raising that
+    statement's error as the ORM would (Django's exception classes)."""
+    from django.db.backends.mysql.base import CursorWrapper as MySQLCursor
+
+    with db.wrap_database_errors:
+        try:
+            raw.nextset()
+        except db.Database.OperationalError as exc:
+            if exc.args and exc.args[0] in MySQLCursor.codes_for_integrityerror:
+                raise db.Database.IntegrityError(*tuple(exc.args)) from exc
+            raise
+
+
+def _answered(db, raw, statements) -> None:
+    """The deferred `statements` ran first in the request `raw` answers: check each one's
+    row count and move to the answer of the statement they went with."""
+    for sql, _, expect in statements:
+        changed = raw.rowcount
+        _next_result(db, raw)
+        assert expect is None or changed == expect, (changed, expect, sql)
+
+
+def send_deferred(execute, sql, params, many, context):
+    """An execute wrapper (the MySQL backend puts it on every connection): a statement of a
+    transaction with deferred writes carries them, in one round trip; its caller gets its
+    own answer, as if it had gone alone."""
+    db = context["connection"]
+    statements = db.__dict__.pop(_DEFERRED, None)
+    if not statements:
+        return execute(sql, params, many, context)
+    if many:  # executemany: the deferred writes go first, on their own
+        _send(db, statements)
+        return execute(sql, params, many, context)
+    joined, values = _joined([*statements, (sql, params, None)])
+    if db.queries_logged:
+        _log(db, statements)
+    result = execute(joined, values, many, context)
+    _answered(db, context["cursor"].cursor, statements)
+    return result
+
+
+def _send(db, statements) -> None:
+    joined, values = _joined(statements)
+    with db.cursor() as c:  # through the wrappers, with nothing deferred now
+        c.execute(joined, values)
+        raw = c.cursor
+        _answered(db, raw, statements[:-1])
+        changed, expect = raw.rowcount, statements[-1][2]
+        assert expect is None or changed == expect, (changed, expect, statements[-1][0])
+        _next_result(db, raw)  # the end of the answers
+
+
+def flush(db) -> None:
+    """Send the deferred writes now (the MySQL backend, before COMMIT)."""
+    statements = db.__dict__.pop(_DEFERRED, None)
+    if statements:
+        _send(db, statements)
+
+
+def discard(db) -> None:
+    """Forget the deferred writes (ROLLBACK, a closed connection)."""
+    db.__dict__.pop(_DEFERRED, None)
+
+
+def _log(db, statements) -> None:
+    """With query logging on (DEBUG, the tests' query counts), each deferred write gets its
+    own entry, marked, before the statement it went with."""
+    for sql, params, _ in statements:
+        shown = sql if params is None else f"{sql} {params!r}"
+        db.queries_log.append({"sql": f"/* deferred */ {shown}", "time": "0.000"})

@@ -155,6 +155,8 @@ def _database(url: str) -> dict:
         # "MySQL and MariaDB traps", 2).
         options.setdefault("isolation_level", "read committed")
         db.setdefault("TEST", {}).setdefault("CHARSET", "utf8mb4")
+        # Django's backend, with the deferred writes of `qcproject.rawsql.defer`.
+        db["ENGINE"] = "qcproject.mysql"
     elif engine == "django.db.backends.sqlite3":
         # SQLite ignores FOR UPDATE: writers serialise by taking the write lock at BEGIN,
         # readers do not block writers (WAL), and a busy writer waits (docs/engine.md,

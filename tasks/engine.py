@@ -245,9 +245,43 @@ class _Pick:
                 return best
             self._read(short, [max(g.eligible, 1) for g in short])
 
+    def _run_one(self, taker: Taker) -> dict[int, tuple]:
+        """The pick of one person: the first task of each of their ranges, read unlocked
+        (one statement), ranks the ranges; then the best range's first task nobody else
+        holds is locked (`sql.task_lock_first_free`: a task another transaction is taking
+        is passed over, and one excluded for this person too, in the same statement). That
+        task is theirs if it still ranks at or above every other range's first task; else
+        (the range's first task was being taken, and the next ranks lower) the range goes
+        back with that task's rank and the best range is tried in turn. A task locked so
+        and not given stays locked, unused, until the commit (rare: see docs/engine.md)."""
+        groups = list(self.groups.values())
+        self._read(groups, [1] * len(groups))
+        ranks = {id(g): g.items[0][0] for g in groups if g.items}
+        by_id = {id(g): g for g in groups}
+        aged, now_us = routing.aged_priority, self.now_us
+        for _ in range(self.LOCK_ROUNDS):
+            if not ranks:
+                break
+            best = min(ranks, key=ranks.__getitem__)
+            read = by_id[best].read
+            row = sql.task_lock_first_free(
+                read, person_id=taker.id, exclude=self.exclude, cutoff=self.cutoff
+            )
+            if row is None:
+                del ranks[best]
+                continue
+            created_us, task_id = row[-1], row[0]
+            key = (-aged(read.priority, (now_us - created_us) / 1_000_000), created_us, task_id)
+            ranks[best] = key
+            if key == min(ranks.values()):
+                return {taker.id: row[:-1]}
+        return {}
+
     def run(self) -> dict[int, tuple]:
         if not self.groups:
             return {}
+        if len(self.takers) == 1:
+            return self._run_one(self.takers[0])
         # A first read sized to the takers: a group rarely gives more than its share.
         share = max(1, -(-2 * len(self.takers) // len(self.groups)))
         groups = list(self.groups.values())
@@ -256,7 +290,6 @@ class _Pick:
         todo = list(self.takers)
         skill, created = sql.TASK_ROW["skill"], sql.TASK_ROW["created_at"]
         db = rawsql.db()
-        single = self.takers[0].id if len(self.takers) == 1 else None
         for _ in range(self.LOCK_ROUNDS):
             chosen = {}
             for taker in todo:
@@ -266,19 +299,13 @@ class _Pick:
                     self.taken.add(best[1])
             if not chosen:
                 break
-            # Exclusions are rare: read for the tasks chosen, not for every task read (for
-            # one taker, with the lock). A taker whose choice is excluded for them chooses
-            # again in the next round.
-            if single:
-                rows = sql.tasks_lock_pending(chosen.values(), excluded_for=single)
-                excluded = {(row[0], single) for row in rows if row[-1]}
-                locked = {row[0]: row[:-1] for row in rows if not row[-1]}
-            else:
-                excluded = sql.task_exclusions(chosen.values()) & {
-                    (task_id, taker_id) for taker_id, task_id in chosen.items()
-                }
-                wanted = [t for p, t in chosen.items() if (t, p) not in excluded]
-                locked = {row[0]: row for row in sql.tasks_lock_pending(wanted)}
+            # Exclusions are rare: read for the tasks chosen, not for every task read. A
+            # taker whose choice is excluded for them chooses again in the next round.
+            excluded = sql.task_exclusions(chosen.values()) & {
+                (task_id, taker_id) for taker_id, task_id in chosen.items()
+            }
+            wanted = [t for p, t in chosen.items() if (t, p) not in excluded]
+            locked = {row[0]: row for row in sql.tasks_lock_pending(wanted)}
             self.excluded |= excluded
             missed = []
             for taker in todo:

@@ -369,10 +369,11 @@ def task_complete(
             target = peek["assigned_to_id"]
             if target is None:
                 raise Conflict(f"Task {task_id} is not in progress.", code="task_not_in_progress")
-        # Serialises with the sweep, logout and the assigner acting on this person.
-        person = engine.person_lock(target)
-        # Serialises with anything releasing or completing this task.
-        task = sql.task_lock(task_id)
+        # The person (serialises with the sweep, logout and the assigner acting on them),
+        # then the task (with anything releasing or completing it), in one round trip.
+        person, task = sql.person_and_task_lock(target, task_id)
+        if person is None:
+            raise NotFound(f"Person {target} does not exist.")
         if task is None:
             raise NotFound(f"Task {task_id} does not exist.")
         if task.status == TaskStatus.IN_PROGRESS and task.assigned_to_id == person.pk:

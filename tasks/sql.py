@@ -108,7 +108,25 @@ def people_lock(
         return {}
     db = rawsql.db()
     sql = _people_lock_sql(db, len(ids), skip_locked)
-    rows = rawsql.fetchall(db, sql, [*_live_params(db, timeout), *ids])
+    return _people_locked(db, rawsql.fetchall(db, sql, [*_live_params(db, timeout), *ids]))
+
+
+def person_and_task_lock(person_id: int, task_id: int) -> tuple[Person | None, Task | None]:
+    """`people_lock` of one person, then `task_lock` (the lock order), in one round trip
+    (`rawsql.fetchall_each`). None for an unknown id."""
+    db = rawsql.db()
+    people, tasks = rawsql.fetchall_each(
+        db,
+        [
+            (_people_lock_sql(db, 1, False), [*_live_params(db, None), person_id]),
+            (_task_lock_sql(db), [task_id]),
+        ],
+    )
+    task = columns(db, Task, "t").instance(db, tasks[0]) if tasks else None
+    return _people_locked(db, people).get(person_id), task
+
+
+def _people_locked(db, rows) -> dict[int, Person]:
     person = columns(db, Person, Person._meta.db_table)
     found = {}
     for row in rows:
@@ -188,13 +206,10 @@ class GroupRead:
     after: int | None = None
 
 
-@per_database
-def _head_sql(kind: str, priority: int, index: int, after: bool, excluded: int):
-    """One range of the pick's read, its constants (status, priority, the range's number)
-    written in. MySQL/MariaDB read each range as a parenthesised SELECT of the UNION (a
-    derived table is materialised first, which costs more there); SQLite needs the derived
-    table (it has no parenthesised SELECT in a compound)."""
-    mysql = connection.vendor == "mysql"
+def _range_conditions(kind: str, priority: int, after: bool, excluded: int) -> list[str]:
+    """The WHERE of one range of the pick (see `_head_sql`), its constants written in; its
+    parameters in order: the skill (kind "skill") or the relax cutoff ("relaxed"), the last
+    task read (3, with `after`), then the `excluded` task ids."""
     conditions = [
         f"{col(Task, 'status', 't')} = '{TaskStatus.PENDING}'",
         f"{col(Task, 'priority', 't')} = {int(priority)}",
@@ -216,15 +231,69 @@ def _head_sql(kind: str, priority: int, index: int, after: bool, excluded: int):
         conditions.append(f"({created} > {last} OR ({created} = {last} AND {task_id} > %s))")
     if excluded:
         conditions.append(f"{col(Task, 'id', 't')} NOT IN ({placeholders(range(excluded))})")
+    return conditions
+
+
+def _range_from(kind: str) -> str:
+    """The table of a range, through its covering index (MySQL/MariaDB are told which)."""
     name = "qc_tasks_relaxed" if kind == "relaxed" else "qc_tasks_route"
+    hint = f" FORCE INDEX ({q(name)})" if connection.vendor == "mysql" else ""
+    return f"{table(Task)} {q('t')}{hint}"
+
+
+def _range_order() -> str:
+    return f" ORDER BY {col(Task, 'created_at', 't')}, {col(Task, 'id', 't')}"
+
+
+@per_database
+def _head_sql(kind: str, priority: int, index: int, after: bool, excluded: int):
+    """One range of the pick's read, its constants (status, priority, the range's number)
+    written in. MySQL/MariaDB read each range as a parenthesised SELECT of the UNION (a
+    derived table is materialised first, which costs more there); SQLite needs the derived
+    table (it has no parenthesised SELECT in a compound)."""
+    conditions = _range_conditions(kind, priority, after, excluded)
     select = (
         f"SELECT {int(index)}, {col(Task, 'id', 't')}, {_created_us_sql(connection)}"
-        f" FROM {table(Task)} {q('t')}"
-        + (f" FORCE INDEX ({q(name)})" if mysql else "")
-        + f" WHERE {' AND '.join(conditions)}"
-        f" ORDER BY {col(Task, 'created_at', 't')}, {col(Task, 'id', 't')} LIMIT %s"
+        f" FROM {_range_from(kind)} WHERE {' AND '.join(conditions)}{_range_order()} LIMIT %s"
     )
-    return f"({select})" if mysql else f"SELECT * FROM ({select}) AS {q('g')}"
+    if connection.vendor == "mysql":
+        return f"({select})"
+    return f"SELECT * FROM ({select}) AS {q('g')}"
+
+
+@per_database
+def _first_free_sql(kind: str, priority: int, excluded: int) -> str:
+    never = (
+        f"NOT EXISTS (SELECT 1 FROM {table(Exclusion)} {q('e')}"
+        f" WHERE {col(Exclusion, 'task', 'e')} = {col(Task, 'id', 't')}"
+        f" AND {col(Exclusion, 'person', 'e')} = %s)"
+    )
+    conditions = [*_range_conditions(kind, priority, False, excluded), never]
+    return (
+        f"SELECT {columns(connection, Task, 't').sql}, {_created_us_sql(connection)}"
+        f" FROM {_range_from(kind)} WHERE {' AND '.join(conditions)}{_range_order()} LIMIT 1"
+        + rawsql.for_update(skip_locked=True)
+    )
+
+
+def task_lock_first_free(read: GroupRead, *, person_id: int, exclude=(), cutoff=None):
+    """Lock the first task of one range of the pick (`read`: its kind and priority; not
+    `exclude`, not excluded for this person) that no other transaction holds: the range is
+    walked in queue order and a task another transaction is taking is passed over (SKIP
+    LOCKED), so a person whose best task is being taken by someone else gets the next one
+    of that range in the same round trip. Returns the task's row (as `tasks_lock_pending`
+    returns them) followed by its `created_at` in microseconds, or None when the range
+    holds no such task."""
+    db = rawsql.db()
+    kind = "relaxed" if read.relaxed else "anyone" if read.skill is None else "skill"
+    exclude = tuple(exclude)
+    params: list = []
+    if kind == "skill":
+        params.append(read.skill)
+    elif kind == "relaxed":
+        params.append(rawsql.datetime_to_db(db, cutoff))
+    params += [*exclude, person_id]
+    return rawsql.fetchone(db, _first_free_sql(db, kind, read.priority, len(exclude)), params)
 
 
 @per_database
@@ -295,38 +364,25 @@ def task_exclusions(task_ids) -> set[tuple[int, int]]:
 
 
 @per_database
-def _lock_pending_sql(n: int, excluded_for: bool) -> str:
-    # Whether the task is excluded for one person, by key (the rows a subquery reads are
-    # not locked: it has no locking clause of its own).
-    flag = (
-        f", EXISTS (SELECT 1 FROM {table(Exclusion)} {q('e')}"
-        f" WHERE {col(Exclusion, 'task', 'e')} = {col(Task, 'id', 't')}"
-        f" AND {col(Exclusion, 'person', 'e')} = %s)"
-        if excluded_for
-        else ""
-    )
+def _lock_pending_sql(n: int) -> str:
     return (
-        f"SELECT {columns(connection, Task, 't').sql}{flag} FROM {table(Task)} {q('t')}"
+        f"SELECT {columns(connection, Task, 't').sql} FROM {table(Task)} {q('t')}"
         f" WHERE {col(Task, 'id', 't')} IN ({placeholders(range(n))})"
         f" AND {col(Task, 'status', 't')} = %s AND {_unexpired_sql(connection)}"
         + rawsql.for_update(skip_locked=True)
     )
 
 
-def tasks_lock_pending(task_ids, *, excluded_for: int | None = None) -> list[tuple]:
+def tasks_lock_pending(task_ids) -> list[tuple]:
     """Lock these tasks by key where they are still pending and unexpired, passing over any
     another transaction holds (SKIP LOCKED). Under READ COMMITTED the lock reads the latest
     committed row, so a task taken meanwhile is left out. Returns their rows
-    (`task_from_row` makes a row a Task; `TASK_ROW` names the columns the pick reads), each
-    followed, with `excluded_for` (a person id), by whether the task is excluded for that
-    person: the check of one person's pick, in the same round trip."""
+    (`task_from_row` makes a row a Task; `TASK_ROW` names the columns the pick reads)."""
     ids = list(task_ids)
     if not ids:
         return []
     db = rawsql.db()
-    sql = _lock_pending_sql(db, len(ids), excluded_for is not None)
-    params = [*([excluded_for] if excluded_for is not None else []), *ids, TaskStatus.PENDING]
-    return rawsql.fetchall(db, sql, params)
+    return rawsql.fetchall(db, _lock_pending_sql(db, len(ids)), [*ids, TaskStatus.PENDING])
 
 
 @per_database
@@ -413,23 +469,25 @@ def review_write(task: Task, person_id: int, *, outcome: str, notes: str, defect
     reviews, sampling and outcome as the instance has them (a task back in the queue,
     PENDING, loses its holder). Two statements by key: one multi-table UPDATE of both rows
     measured 30× slower on MariaDB 10.11 (docs/benchmarks.md, "Complete"). The caller holds
-    the person's and the task's locks. Raises AssertionError if the assignment was not open
-    (the fence is the caller's)."""
+    the person's and the task's locks. Both go with the transaction's next statement
+    (`rawsql.defer`); AssertionError then if the assignment was not open (the fence is the
+    caller's)."""
     db = rawsql.db()
     # NULL when none (the field's own conversion would store the JSON text "null").
     field = Assignment._meta.get_field("defects")
     stored = field.get_db_prep_value(list(defects), db) if defects else None
     params = ["COMPLETED", outcome, notes, stored, task.pk, person_id]
-    closed = rawsql.execute(db, _review_close_sql(db), params)
-    assert closed == 1, "an in-progress task has exactly one open assignment"
+    # An in-progress task has exactly one open assignment.
+    rawsql.defer(db, _review_close_sql(db), params, expect=1)
     written = [task.status, task.reviews_done, task.reviews_required, task.sampled, task.outcome]
     back = task.status == TaskStatus.PENDING
-    rawsql.execute(db, _task_reviewed_sql(db, back), [*written, task.pk])
+    rawsql.defer(db, _task_reviewed_sql(db, back), [*written, task.pk])
 
 
 def tasks_hand_over(pairs: list[tuple[int, int]], *, source: str, now=None) -> None:
     """Give each (person, task) pair's task to its person, two statements for any number
-    of pairs. The caller holds the locks on all those rows, and marks the people busy.
+    of pairs, sent with the transaction's next statement (`rawsql.defer`). The caller holds
+    the locks on all those rows, and marks the people busy.
     A task given for the first time records `now` (the database's clock; by default its
     clock at the UPDATE) as its first assignment.
 
@@ -441,7 +499,7 @@ def tasks_hand_over(pairs: list[tuple[int, int]], *, source: str, now=None) -> N
       index): one UPDATE for the batch, with no per-pair CASE.
     """
     db, n = rawsql.db(), len(pairs)
-    rawsql.execute(
+    rawsql.defer(
         db,
         _open_assignments_sql(db, n),
         [value for person_id, task_id in pairs for value in (task_id, person_id, source, "")],
@@ -449,7 +507,7 @@ def tasks_hand_over(pairs: list[tuple[int, int]], *, source: str, now=None) -> N
     task_ids = [task_id for _, task_id in pairs]
     given = [] if now is None else [rawsql.datetime_to_db(db, now)]
     sql = _tasks_in_progress_sql(db, n, now is not None)
-    rawsql.execute(db, sql, [TaskStatus.IN_PROGRESS, *given, *task_ids])
+    rawsql.defer(db, sql, [TaskStatus.IN_PROGRESS, *given, *task_ids])
 
 
 # A batch has up to QC_ASSIGN_BATCH_SIZE pairs; the statements are cached per size.

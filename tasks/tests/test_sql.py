@@ -6,7 +6,10 @@ from datetime import UTC, timedelta
 
 import pytest
 from django.db import connection, connections, transaction
+from django.db.models.functions import Now
 from django.db.utils import OperationalError
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from personnel.models import Person
 from qcproject.db import db_now
@@ -285,3 +288,43 @@ def test_statements_keep_working_across_a_new_connection(make_person):
     assert sql.person_with_task(alice.pk).pk == alice.pk
     connection.close()
     assert sql.person_with_task(alice.pk).pk == alice.pk
+
+
+# --- one person's pick under contention ---
+
+
+def _pick_of_one():
+    """One person's pick: the task it locked, and its statements."""
+    now = db_now()
+    with CaptureQueriesContext(connection) as queries:
+        given = engine.tasks_pick([engine.Taker(-1, frozenset())], now=now)
+    return given[-1][0] if given else None, len(queries)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.concurrency
+def test_one_persons_pick_passes_over_a_task_being_taken_without_reading_again():
+    """People completing at once all want the queue's first task: one person's pick walks
+    the best range under the lock (SKIP LOCKED), so the task another transaction is taking
+    costs no second read."""
+    first, second, _ = make_tasks("a", "b", "c")
+    with transaction.atomic():
+        assert _next().pk == first.pk  # this transaction is taking the first task
+        # The read of the ranges' first tasks, then the lock of the second: two statements.
+        assert _from_other_connection(_pick_of_one) == {"value": (second.pk, 2)}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.concurrency
+@override_settings(QC_PRIORITY_AGING=600)
+def test_one_persons_pick_takes_another_ranges_task_when_the_next_ranks_lower():
+    """The best range's first task is being taken, and its next ranks below another range's
+    first: that one is given, and the next stays in the queue."""
+    aged, younger, other = make_tasks("aged", "younger", "other")
+    Task.objects.filter(pk=aged.pk).update(priority=5, created_at=Now() - timedelta(seconds=1250))
+    Task.objects.filter(pk=younger.pk).update(priority=5)  # 5
+    Task.objects.filter(pk=other.pk).update(priority=6)  # 6, above the younger one's 5
+    with transaction.atomic():
+        assert _next().pk == aged.pk  # 5 + 2 levels of age: the best, being taken here
+        assert _from_other_connection(lambda: _next().pk) == {"value": other.pk}
+    assert Task.objects.get(pk=younger.pk).status == TaskStatus.PENDING
