@@ -67,16 +67,19 @@ def count_many(counts: dict[str, int]) -> None:
     if not counts:
         return
     shard = random.randrange(Counter.SHARDS)
-    if sql.counter_add(counts, shard) == 2 * len(counts):
+    added = sql.counter_add(counts, shard)
+    if added == 2 * len(counts):
         return
-    # Some rows do not exist yet (the first count of a name on this shard, or in this
-    # hour): the rest were added to; these are created holding their count (or added to,
-    # if a concurrent first count created them meanwhile), the running total's first.
-    found = sql.counter_rows(sorted(counts), shard)
+    # Some rows did not exist yet (the first count of a name on this shard, or in this
+    # hour), so none was added to: each is created holding its count, or added to if it
+    # exists (an upsert: a concurrent first count may have created it meanwhile), the
+    # running totals' rows first. (Adding to the rows that existed and creating the rest
+    # would need to know which existed when the UPDATE ran; a row another transaction
+    # created just after it looked the same as one that had been there.)
+    assert added == 0, "counter rows are never deleted while counted"
     for this_hour in (False, True):
         for name in sorted(counts):
-            if (name, not this_hour) not in found:
-                sql.counter_insert_or_add(name, shard, counts[name], this_hour=this_hour)
+            sql.counter_insert_or_add(name, shard, counts[name], this_hour=this_hour)
 
 
 def totals() -> dict[str, int]:

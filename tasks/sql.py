@@ -545,18 +545,24 @@ def _this_hour() -> tuple[str, list]:
 def _counter_add_sql(n: int) -> str:
     value, hour, name = col(Counter, "value"), col(Counter, "hour"), col(Counter, "name")
     added = "%s" if n == 1 else f"CASE {name}{' WHEN %s THEN %s' * n} END"
-    return (
-        f"UPDATE {table(Counter)} SET {value} = {value} + {added}"
-        f" WHERE {name} IN ({placeholders(range(n))}) AND {col(Counter, 'shard')} = %s"
+    rows = (
+        f"{name} IN ({placeholders(range(n))}) AND {col(Counter, 'shard')} = %s"
         f" AND {hour} IN (%s, {_this_hour(connection)[0]})"
     )
+    # How many of the rows exist, read before any is written (MySQL/MariaDB read the table
+    # being updated only through a derived table, which they materialise first).
+    found = f"SELECT COUNT(*) AS {q('n')} FROM {table(Counter)} WHERE {rows}"
+    if connection.vendor == "mysql":
+        found = f"SELECT {q('f')}.{q('n')} FROM ({found}) AS {q('f')}"
+    return f"UPDATE {table(Counter)} SET {value} = {value} + {added} WHERE {rows} AND ({found}) = %s"
 
 
 def counter_add(counts: dict[str, int], shard: int) -> int:
     """Add each of `counts` (name → n) to one shard of its running total and of its count
-    for the current hour, in one statement: the rows updated, 2 per name unless some do not
-    exist yet. The rows are locked in index order (hour first: every running total's row
-    before any hour's), whatever the names."""
+    for the current hour, in one statement, if all those rows exist; else to none of them
+    (a name's first count on the shard, or in the hour: `counter_insert_or_add` them). The
+    rows updated: 2 per name, or 0. The rows are locked in index order (hour first: every
+    running total's row before any hour's), whatever the names."""
     db = rawsql.db()
     all_time = rawsql.datetime_to_db(db, Counter.ALL_TIME)
     names = sorted(counts)
@@ -564,30 +570,9 @@ def counter_add(counts: dict[str, int], shard: int) -> int:
         added = [counts[names[0]]]
     else:
         added = [v for name in names for v in (name, counts[name])]
-    params = [*added, *names, shard, all_time, *_this_hour(db)[1]]
+    rows = [*names, shard, all_time, *_this_hour(db)[1]]
+    params = [*added, *rows, *rows, 2 * len(names)]
     return rawsql.execute(db, _counter_add_sql(db, len(names)), params)
-
-
-@per_database
-def _counter_rows_sql(n: int) -> str:
-    hour = col(Counter, "hour")
-    return (
-        f"SELECT {col(Counter, 'name')}, {hour} = %s FROM {table(Counter)}"
-        f" WHERE {col(Counter, 'name')} IN ({placeholders(range(n))})"
-        f" AND {col(Counter, 'shard')} = %s AND {hour} IN (%s, {_this_hour(connection)[0]})"
-    )
-
-
-def counter_rows(names: list[str], shard: int) -> set[tuple[str, bool]]:
-    """Which of these names' rows exist on this shard: (name, True) for a running total's,
-    (name, False) for the current hour's."""
-    db = rawsql.db()
-    all_time = rawsql.datetime_to_db(db, Counter.ALL_TIME)
-    params = [all_time, *names, shard, all_time, *_this_hour(db)[1]]
-    return {
-        (name, bool(total))
-        for name, total in rawsql.fetchall(db, _counter_rows_sql(db, len(names)), params)
-    }
 
 
 @per_database

@@ -118,3 +118,27 @@ def test_a_window_reads_hours_not_history(alice, django_assert_max_num_queries):
         flow = selectors.flow_stats(since=db_now() - timedelta(days=7))
 
     assert flow.completed == 50
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.concurrency
+def test_first_counts_on_one_shard_at_once_are_each_counted_once(monkeypatch):
+    """Transactions counting a name for the first time on the same shard at once: each
+    count lands once, whichever created the rows (a row another transaction created just
+    after one's UPDATE looked for it must not pass for one that UPDATE added to)."""
+    from django.db import transaction
+
+    from tasks.tests.test_concurrency import run_at_once
+
+    monkeypatch.setattr(counters.random, "randrange", lambda n: 0)
+
+    def count():
+        with transaction.atomic():
+            counters.count_many({"race": 1, "race:other": 2})
+
+    for _ in range(5):
+        outcomes = run_at_once(*([count] * 8))
+        assert outcomes == [None] * 8, outcomes
+        assert counters.totals() == {"race": 8, "race:other": 16}
+        Counter.objects.all().delete()  # the next round counts first again
+        assert counters.totals() == {}
