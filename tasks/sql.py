@@ -554,7 +554,10 @@ def _counter_add_sql(n: int) -> str:
     found = f"SELECT COUNT(*) AS {q('n')} FROM {table(Counter)} WHERE {rows}"
     if connection.vendor == "mysql":
         found = f"SELECT {q('f')}.{q('n')} FROM ({found}) AS {q('f')}"
-    return f"UPDATE {table(Counter)} SET {value} = {value} + {added} WHERE {rows} AND ({found}) = %s"
+    return (
+        f"UPDATE {table(Counter)} SET {value} = {value} + {added}"
+        f" WHERE {rows} AND ({found}) = %s"
+    )
 
 
 def counter_add(counts: dict[str, int], shard: int) -> int:
