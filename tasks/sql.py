@@ -555,8 +555,7 @@ def _counter_add_sql(n: int) -> str:
     if connection.vendor == "mysql":
         found = f"SELECT {q('f')}.{q('n')} FROM ({found}) AS {q('f')}"
     return (
-        f"UPDATE {table(Counter)} SET {value} = {value} + {added}"
-        f" WHERE {rows} AND ({found}) = %s"
+        f"UPDATE {table(Counter)} SET {value} = {value} + {added} WHERE {rows} AND ({found}) = %s"
     )
 
 
