@@ -12,8 +12,11 @@ each other's counters in opposite orders (a deadlock between two would be retrie
 import random
 from datetime import datetime
 
+from django.db import transaction
 from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Trunc
+
+from qcproject import rawsql
 
 from . import sql
 from .models import Assignment, Counter, EndReason, Task, TaskStatus
@@ -58,6 +61,11 @@ def count(name: str, n: int = 1) -> None:
     count_many({name: n})
 
 
+# Taken just before the counting UPDATE (sent with it: `rawsql.defer`), so that an UPDATE
+# that found some rows missing can be taken back exactly.
+_SAVEPOINT = "qc_counts"
+
+
 def count_many(counts: dict[str, int]) -> None:
     """Add each of `counts` (name → n) to its total and to its count for the current hour,
     in the current transaction, on one shard: one statement (hand-written, `tasks.sql`:
@@ -67,19 +75,21 @@ def count_many(counts: dict[str, int]) -> None:
     if not counts:
         return
     shard = random.randrange(Counter.SHARDS)
-    added = sql.counter_add(counts, shard)
-    if added == 2 * len(counts):
-        return
-    # Some rows did not exist yet (the first count of a name on this shard, or in this
-    # hour), so none was added to: each is created holding its count, or added to if it
-    # exists (an upsert: a concurrent first count may have created it meanwhile), the
-    # running totals' rows first. (Adding to the rows that existed and creating the rest
-    # would need to know which existed when the UPDATE ran; a row another transaction
-    # created just after it looked the same as one that had been there.)
-    assert added == 0, "counter rows are never deleted while counted"
-    for this_hour in (False, True):
-        for name in sorted(counts):
-            sql.counter_insert_or_add(name, shard, counts[name], this_hour=this_hour)
+    db = rawsql.db()
+    with transaction.atomic(savepoint=False):  # a no-op inside the caller's transaction
+        rawsql.defer(db, f"SAVEPOINT {_SAVEPOINT}", None)
+        if sql.counter_add(counts, shard) == 2 * len(counts):
+            return
+        # Some rows do not exist yet (the first count of a name on this shard, or in this
+        # hour). Which ones the UPDATE added to cannot be told afterwards (a row another
+        # transaction created just after it looks the same as one that was there), so the
+        # UPDATE is taken back whole, and each row is created holding its count or added to
+        # (an upsert: a concurrent first count may have created it meanwhile), the running
+        # totals' rows first.
+        rawsql.execute(db, f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}", None)
+        for this_hour in (False, True):
+            for name in sorted(counts):
+                sql.counter_insert_or_add(name, shard, counts[name], this_hour=this_hour)
 
 
 def totals() -> dict[str, int]:

@@ -545,26 +545,18 @@ def _this_hour() -> tuple[str, list]:
 def _counter_add_sql(n: int) -> str:
     value, hour, name = col(Counter, "value"), col(Counter, "hour"), col(Counter, "name")
     added = "%s" if n == 1 else f"CASE {name}{' WHEN %s THEN %s' * n} END"
-    rows = (
-        f"{name} IN ({placeholders(range(n))}) AND {col(Counter, 'shard')} = %s"
-        f" AND {hour} IN (%s, {_this_hour(connection)[0]})"
-    )
-    # How many of the rows exist, read before any is written (MySQL/MariaDB read the table
-    # being updated only through a derived table, which they materialise first).
-    found = f"SELECT COUNT(*) AS {q('n')} FROM {table(Counter)} WHERE {rows}"
-    if connection.vendor == "mysql":
-        found = f"SELECT {q('f')}.{q('n')} FROM ({found}) AS {q('f')}"
     return (
-        f"UPDATE {table(Counter)} SET {value} = {value} + {added} WHERE {rows} AND ({found}) = %s"
+        f"UPDATE {table(Counter)} SET {value} = {value} + {added}"
+        f" WHERE {name} IN ({placeholders(range(n))}) AND {col(Counter, 'shard')} = %s"
+        f" AND {hour} IN (%s, {_this_hour(connection)[0]})"
     )
 
 
 def counter_add(counts: dict[str, int], shard: int) -> int:
     """Add each of `counts` (name → n) to one shard of its running total and of its count
-    for the current hour, in one statement, if all those rows exist; else to none of them
-    (a name's first count on the shard, or in the hour: `counter_insert_or_add` them). The
-    rows updated: 2 per name, or 0. The rows are locked in index order (hour first: every
-    running total's row before any hour's), whatever the names."""
+    for the current hour, in one statement: the rows updated, 2 per name unless some do not
+    exist yet (`counters.count_many` then takes it back). The rows are locked in index order
+    (hour first: every running total's row before any hour's), whatever the names."""
     db = rawsql.db()
     all_time = rawsql.datetime_to_db(db, Counter.ALL_TIME)
     names = sorted(counts)
@@ -572,8 +564,7 @@ def counter_add(counts: dict[str, int], shard: int) -> int:
         added = [counts[names[0]]]
     else:
         added = [v for name in names for v in (name, counts[name])]
-    rows = [*names, shard, all_time, *_this_hour(db)[1]]
-    params = [*added, *rows, *rows, 2 * len(names)]
+    params = [*added, *names, shard, all_time, *_this_hour(db)[1]]
     return rawsql.execute(db, _counter_add_sql(db, len(names)), params)
 
 

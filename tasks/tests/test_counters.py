@@ -128,10 +128,12 @@ def test_first_counts_on_one_shard_at_once_are_each_counted_once(monkeypatch):
     after one's UPDATE looked for it must not pass for one that UPDATE added to)."""
     from django.db import transaction
 
+    from qcproject.db import retry_transaction
     from tasks.tests.test_concurrency import run_at_once
 
     monkeypatch.setattr(counters.random, "randrange", lambda n: 0)
 
+    @retry_transaction  # as the services are: two first counts may deadlock, and retry
     def count():
         with transaction.atomic():
             counters.count_many({"race": 1, "race:other": 2})

@@ -215,7 +215,7 @@ def test_assign_pairs_writes_people_assignments_and_tasks(alice, bob):
 def test_counter_rows_for_the_total_and_the_hour():
     assert sql.counter_add({"probe": 5}, 3) == 0  # neither row exists yet
     sql.counter_insert_or_add("probe", 3, 5, this_hour=False)
-    assert sql.counter_add({"probe": 1}, 3) == 0  # the total's row only: neither is added to
+    assert sql.counter_add({"probe": 1}, 3) == 1  # the total's row only
     sql.counter_insert_or_add("probe", 3, 1, this_hour=True)
     sql.counter_insert_or_add("probe", 3, 2, this_hour=True)  # exists now: added to
     assert sql.counter_add({"probe": 10}, 3) == 2
@@ -223,7 +223,7 @@ def test_counter_rows_for_the_total_and_the_hour():
     rows = {
         c.hour == Counter.ALL_TIME: c.value for c in Counter.objects.filter(name="probe", shard=3)
     }
-    assert rows == {True: 15, False: 13}
+    assert rows == {True: 16, False: 13}
     (hour,) = Counter.objects.exclude(hour=Counter.ALL_TIME).values_list("hour", flat=True)
     assert (hour.minute, hour.second, hour.microsecond) == (0, 0, 0)
     assert db_now() - hour < timedelta(hours=1)
