@@ -231,6 +231,8 @@ class Harness:
             "DELETE FROM qc_events",
             "DELETE FROM qc_audit_events",
             "DELETE FROM qc_assignments",
+            # Declines and reviews of tasks that needed more than one refer to their tasks.
+            "DELETE FROM qc_task_exclusions",
             "DELETE FROM qc_tasks",
             "DELETE FROM qc_assigners",
             "UPDATE qc_personnel SET is_logged_in = 0, is_busy = 0, last_heartbeat = NULL, "

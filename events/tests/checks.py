@@ -2,32 +2,53 @@
 and, as a second opinion, by the reliability suite).
 
 For every task, its events in order must be: `task.created`; then for each assignment, in
-order, `task.assigned` to its person, and once it ended `task.completed` or `task.released`
-with its reason; and `task.cancelled` last for a cancelled task. Nothing more, nothing less.
+order, `task.assigned` to its person, and once it ended, its review or `task.released`
+with its reason; and `task.cancelled` last for a cancelled task, `task.resolved` for a
+dispute a supervisor resolved. A review (a completed assignment) is `task.reviewed` while
+the task needs more, and the last one `task.completed`, or `task.disputed` when the
+reviewers disagreed (docs/engine.md, "Outcomes"). Nothing more, nothing less.
 """
 
 from collections import defaultdict
 
 from events.models import Event, EventType
-from tasks.models import Assignment, EndReason, Task, TaskStatus
+from tasks.models import Assignment, AuditAction, AuditEvent, EndReason, Task, TaskStatus
 
 
 def expected_story() -> dict[int, list[tuple]]:
     story: dict[int, list[tuple]] = {}
-    for task_id in Task.objects.values_list("id", flat=True):
+    required: dict[int, int] = {}
+    for task_id, reviews_required in Task.objects.values_list("id", "reviews_required"):
         story[task_id] = [(EventType.TASK_CREATED, None)]
+        required[task_id] = reviews_required
+    resolved = set(
+        AuditEvent.objects.filter(action=AuditAction.RESOLVE).values_list("task_id", flat=True)
+    )
+    disputed = resolved | set(
+        Task.objects.filter(status=TaskStatus.DISPUTED).values_list("id", flat=True)
+    )
     ended = defaultdict(list)
     for a in Assignment.objects.order_by("id").values("task_id", "person_id", "end_reason"):
         ended[a["task_id"]].append(a)
     for task_id, rows in ended.items():
+        reviews = 0
         for a in rows:
             story[task_id].append((EventType.TASK_ASSIGNED, a["person_id"]))
             if a["end_reason"] == EndReason.COMPLETED:
-                story[task_id].append((EventType.TASK_COMPLETED, a["person_id"]))
+                reviews += 1
+                if reviews < required[task_id]:
+                    told = EventType.TASK_REVIEWED
+                elif task_id in disputed:
+                    told = EventType.TASK_DISPUTED
+                else:
+                    told = EventType.TASK_COMPLETED
+                story[task_id].append((told, a["person_id"]))
             elif a["end_reason"]:
                 story[task_id].append(
                     (EventType.TASK_RELEASED, a["person_id"], a["end_reason"].lower())
                 )
+    for task_id in resolved:
+        story[task_id].append((EventType.TASK_RESOLVED, None))
     for task_id in Task.objects.filter(status=TaskStatus.CANCELLED).values_list("id", flat=True):
         story[task_id].append((EventType.TASK_CANCELLED,))
     return story

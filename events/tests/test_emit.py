@@ -281,3 +281,24 @@ def test_values_that_need_quoting_are_stored_exactly(text):
         (2, 3, text, {"reason": text}),
         (4, None, None, {"reason": text}),
     ]
+
+
+def test_events_match_the_history_of_reviews_a_dispute_and_its_resolution(supervisor, make_person):
+    """The check reads reviews as the engine tells them: `task.reviewed` while more are
+    needed, then `task.disputed` (or `task.completed`), and `task.resolved` after."""
+    ada, bob = make_person("Ada"), make_person("Bob")
+    (task,) = make_tasks("two looks")
+    Task.objects.filter(pk=task.pk).update(reviews_required=2)
+    assert person_login(person_id=ada.pk).current_task.pk == task.pk
+    task_complete(task_id=task.pk, person_id=ada.pk, outcome="pass")
+    assert person_login(person_id=bob.pk).current_task.pk == task.pk  # never again Ada's
+    task_complete(task_id=task.pk, person_id=bob.pk, outcome="fail")
+    assert types(task_id=task.pk)[-3:] == [
+        EventType.TASK_REVIEWED,
+        EventType.TASK_ASSIGNED,
+        EventType.TASK_DISPUTED,
+    ]
+    assert_events_match_history()
+    interventions.task_resolve(actor=supervisor, task_id=task.pk, outcome="fail", note="Lid.")
+    assert types(task_id=task.pk)[-1] == EventType.TASK_RESOLVED
+    assert_events_match_history()
