@@ -112,8 +112,8 @@ def people_lock(
 
 
 def person_and_task_lock(person_id: int, task_id: int) -> tuple[Person | None, Task | None]:
-    """`people_lock` of one person, then `task_lock` (the lock order), in one round trip
-    (`rawsql.fetchall_each`). None for an unknown id."""
+    """`people_lock` of one person, then that task's row (the lock order), in one round
+    trip (`rawsql.fetchall_each`). None for an unknown id."""
     db = rawsql.db()
     people, tasks = rawsql.fetchall_each(
         db,
@@ -429,14 +429,6 @@ def _task_lock_sql() -> str:
         f"SELECT {columns(connection, Task, 't').sql} FROM {table(Task)} {q('t')}"
         f" WHERE {col(Task, 'id', 't')} = %s" + rawsql.for_update()
     )
-
-
-def task_lock(task_id: int) -> Task | None:
-    """Lock a task's row (after its people's: the lock order) and return it; None for an
-    unknown id."""
-    db = rawsql.db()
-    row = rawsql.fetchone(db, _task_lock_sql(db), [task_id])
-    return None if row is None else columns(db, Task, "t").instance(db, row)
 
 
 # --- reviews (docs/engine.md, "Outcomes") ---
